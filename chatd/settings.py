@@ -1,0 +1,219 @@
+"""One frozen Settings object, read from the environment and a `.env` file.
+
+Validation happens here, at start-up, so a bad value stops chatd with one line
+naming the variable instead of a traceback minutes later.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+#: Multi-node deployments share tokens across processes; a short secret there is
+#: a guessable one. 32 bytes matches HS256's own key size recommendation.
+MIN_SECRET_BYTES = 32
+SECRET_FILE_NAME = "secret_key"
+
+
+class SettingsError(Exception):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    secret_key: str = ""
+    #: Origins allowed to open /ws (exact scheme://host[:port]); empty = same origin only.
+    allowed_origins: tuple[str, ...] = ()
+    mongodb_uri: str | None = None
+    redis_url: str | None = None
+    #: Prefix for every Redis key chatd owns beyond the contract's room keys.
+    redis_prefix: str = "chatd:"
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_region: str = "us-east-1"
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
+    #: Largest accepted upload; 25 MB as the product promises.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    log_level: str = "INFO"
+    #: Stable id of this process in pub/sub envelopes; generated per start.
+    node_id: str = field(default_factory=lambda: secrets.token_hex(6))
+
+    @property
+    def embedded(self) -> bool:
+        """True when neither a shared store nor a shared broker is configured."""
+        return self.mongodb_uri is None and self.redis_url is None
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "chatd.db"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+def _merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    """The process environment over the `.env` file: a real env var always wins."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    value = _optional(env, name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise SettingsError(
+            name, f"unknown scheme {parts.scheme!r} (expected one of {', '.join(schemes)})"
+        )
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise SettingsError(name, f"unparseable URL ({exc})") from None
+    if not parts.hostname and parts.scheme not in ("unix",):
+        raise SettingsError(name, "URL has no host")
+    return value
+
+
+def _port(value: str, name: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise SettingsError(name, f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise SettingsError(name, f"port {port} out of range 0-65535")
+    return port
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(name, f"not a whole number: {value!r}") from None
+    if number <= 0:
+        raise SettingsError(name, "must be greater than 0")
+    return number
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    origins = _list(env, "CHATD_ALLOWED_ORIGINS")
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise SettingsError(
+                "CHATD_ALLOWED_ORIGINS", f"not an origin (scheme://host[:port]): {origin!r}"
+            )
+    return tuple(o.rstrip("/") for o in origins)
+
+
+def _secret(env: Mapping[str, str], data_dir: Path, shared: bool) -> str:
+    """The explicit secret, or (embedded only) one generated once and kept in the data dir."""
+    explicit = _optional(env, "CHATD_SECRET_KEY")
+    if explicit is not None:
+        if shared and len(explicit.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                "CHATD_SECRET_KEY",
+                f"must be at least {MIN_SECRET_BYTES} bytes when MONGODB_URI or REDIS_URL is set",
+            )
+        return explicit
+    if shared:
+        raise SettingsError(
+            "CHATD_SECRET_KEY",
+            "required when MONGODB_URI or REDIS_URL is set (every node must share it); "
+            f"use at least {MIN_SECRET_BYTES} random bytes",
+        )
+    return _stored_secret(data_dir)
+
+
+def _stored_secret(data_dir: Path) -> str:
+    path = data_dir / SECRET_FILE_NAME
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: two processes starting at once must not both write a secret.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            secret = path.read_text().strip()
+            if len(secret) < MIN_SECRET_BYTES:
+                raise SettingsError(
+                    "CHATD_SECRET_KEY", f"stored secret {path} is damaged; delete it"
+                ) from None
+            return secret
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+        return secret
+    except OSError as exc:
+        raise SettingsError("CHATD_DATA_DIR", f"cannot keep the secret key in {path}: {exc}")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    env_file: Path | None = Path(".env"),
+    host: str | None = None,
+    port: int | None = None,
+) -> Settings:
+    """Read and validate the configuration; raise SettingsError naming the bad variable."""
+    env = _merged_environment(os.environ if environ is None else environ, env_file)
+    data_dir = Path(env.get("CHATD_DATA_DIR", "").strip() or "data")
+    mongodb_uri = _url(env, "MONGODB_URI", ("mongodb", "mongodb+srv"))
+    redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+    s3_endpoint = _url(env, "S3_ENDPOINT_URL", ("http", "https"))
+    env_port = _optional(env, "PORT")
+    level = (_optional(env, "CHATD_LOG_LEVEL") or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError("CHATD_LOG_LEVEL", f"unknown level {level!r}")
+    return Settings(
+        host=host or "127.0.0.1",
+        port=port if port is not None else (_port(env_port, "PORT") if env_port else 8080),
+        data_dir=data_dir,
+        secret_key=_secret(env, data_dir, shared=bool(mongodb_uri or redis_url)),
+        allowed_origins=_origins(env),
+        mongodb_uri=mongodb_uri,
+        redis_url=redis_url,
+        redis_prefix=_optional(env, "CHATD_REDIS_PREFIX") or "chatd:",
+        s3_bucket=_optional(env, "S3_BUCKET"),
+        s3_endpoint_url=s3_endpoint,
+        aws_access_key_id=_optional(env, "AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=_optional(env, "AWS_SECRET_ACCESS_KEY"),
+        aws_region=_optional(env, "AWS_REGION") or "us-east-1",
+        stun_urls=_list(env, "STUN_URLS"),
+        turn_urls=_list(env, "TURN_URLS"),
+        turn_secret=_optional(env, "TURN_SECRET"),
+        max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        log_level=level,
+    )
