@@ -18,7 +18,7 @@ from dotenv import dotenv_values
 #: Multi-node deployments share tokens across processes; a short secret there is
 #: a guessable one. 32 bytes matches HS256's own key size recommendation.
 MIN_SECRET_BYTES = 32
-SECRET_FILE_NAME = "secret_key"
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
 class SettingsError(Exception):
@@ -177,7 +177,9 @@ def _stored_secret(data_dir: Path) -> str:
             handle.write(secret + "\n")
         return secret
     except OSError as exc:
-        raise SettingsError("CHATD_DATA_DIR", f"cannot keep the secret key in {path}: {exc}")
+        raise SettingsError(
+            "CHATD_DATA_DIR", f"cannot keep the secret key in {path}: {exc}"
+        ) from None
 
 
 def load_settings(

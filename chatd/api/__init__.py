@@ -1,0 +1,1 @@
+"""REST views, their marshmallow schemas, and the OpenAPI document."""

@@ -1,0 +1,59 @@
+"""`chatd` and `python -m chatd`: read settings, start the server, stop gracefully."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from chatd import __version__
+from chatd.app import create_app
+from chatd.settings import SettingsError, load_settings
+
+logger = logging.getLogger("chatd")
+
+#: How long SIGTERM waits for in-flight requests and socket closes before exiting.
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="chatd", description="Run the chatd chat server.")
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="port to bind (default $PORT, else 8080)"
+    )
+    parser.add_argument("--version", action="version", version=f"chatd {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        if args.port is not None and not 0 <= args.port <= 65535:
+            raise SettingsError("--port", f"port {args.port} out of range 0-65535")
+        settings = load_settings(host=args.host, port=args.port)
+    except SettingsError as exc:
+        print(f"chatd: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = create_app(settings)
+    url = f"http://{settings.host}:{settings.port}/"
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        print=lambda _: print(f"chatd {__version__} listening on {url}", flush=True),
+        access_log=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

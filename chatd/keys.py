@@ -1,0 +1,15 @@
+"""Every typed slot of the aiohttp application, declared in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatd.broker import Broker
+from chatd.files import FileStore
+from chatd.settings import Settings
+from chatd.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+BROKER = web.AppKey("broker", Broker)
+FILES = web.AppKey("files", FileStore)

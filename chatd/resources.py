@@ -1,0 +1,101 @@
+"""One cleanup context per resource: set up before `yield`, torn down after.
+
+Each picks its adapter from the settings: the embedded one by default, the
+production one when its variable (MONGODB_URI, REDIS_URL, S3_BUCKET) is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from chatd.clock import now_ms
+from chatd.keys import BROKER, FILES, SETTINGS, STORE
+from chatd.store import Room, RoomKind
+
+logger = logging.getLogger(__name__)
+
+#: Every install has this public room, and every new user is a member of it.
+GENERAL_ROOM = "general"
+
+
+async def store_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.mongodb_uri:
+        from chatd.store.mongo import MongoStore
+
+        mongo = await MongoStore.open(settings.mongodb_uri)
+        app[STORE] = mongo
+        logger.info("store: MongoDB")
+        close = mongo.close
+    else:
+        from chatd.store.sqlite import SqliteStore
+
+        sqlite = await SqliteStore.open(settings.sqlite_path)
+        app[STORE] = sqlite
+        logger.info("store: SQLite at %s", settings.sqlite_path)
+        close = sqlite.close
+    try:
+        await app[STORE].ensure_room(
+            Room(
+                id=GENERAL_ROOM,
+                name=GENERAL_ROOM,
+                kind=RoomKind.PUBLIC,
+                created_by=None,
+                created_at=now_ms(),
+                topic="Everyone's room",
+            )
+        )
+        yield
+    finally:
+        await close()
+
+
+async def broker_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.redis_url:
+        from chatd.broker.redis import RedisBroker
+
+        redis = RedisBroker(settings.redis_url, settings.redis_prefix)
+        await redis.start()
+        app[BROKER] = redis
+        logger.info("broker: Redis")
+        try:
+            yield
+        finally:
+            await redis.close()
+    else:
+        from chatd.broker.memory import MemoryBroker
+
+        app[BROKER] = MemoryBroker()
+        logger.info("broker: in-process")
+        yield
+
+
+async def files_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.s3_bucket:
+        from chatd.files.s3 import S3FileStore
+
+        s3 = S3FileStore(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.aws_region,
+            access_key_id=settings.aws_access_key_id,
+            secret_access_key=settings.aws_secret_access_key,
+        )
+        await s3.start()
+        app[FILES] = s3
+        logger.info("files: S3 bucket %s", settings.s3_bucket)
+        try:
+            yield
+        finally:
+            await s3.close()
+    else:
+        from chatd.files.local import LocalFileStore
+
+        app[FILES] = LocalFileStore(settings.files_dir)
+        logger.info("files: local directory %s", settings.files_dir)
+        yield
