@@ -5,10 +5,12 @@ from chatd.store.base import (
     Conflict,
     Message,
     NewMessage,
+    RefreshToken,
     Room,
     RoomKind,
     Store,
     StoreError,
+    TokenStore,
     User,
 )
 
@@ -17,9 +19,11 @@ __all__ = [
     "Conflict",
     "Message",
     "NewMessage",
+    "RefreshToken",
     "Room",
     "RoomKind",
     "Store",
     "StoreError",
+    "TokenStore",
     "User",
 ]

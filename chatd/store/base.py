@@ -32,6 +32,8 @@ class User:
     username: str
     password_hash: str
     created_at: int
+    #: Access tokens issued before this epoch second are refused (password change).
+    tokens_valid_after: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,43 @@ class Message:
     edited_at: int | None = None
 
 
-class Store(abc.ABC):
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token of a rotation family; only its SHA-256 is ever stored."""
+
+    token_hash: str
+    family_id: str
+    user_id: str
+    created_at: int
+    expires_at: int
+    used_at: int | None = None
+    revoked: bool = False
+
+
+class TokenStore(abc.ABC):
+    """Refresh-token persistence (part of every Store; split out to keep the port readable)."""
+
+    @abc.abstractmethod
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    @abc.abstractmethod
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
+
+    @abc.abstractmethod
+    async def use_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
+        """Atomically mark an unused, unrevoked token used; return it, or None if it was not.
+
+        Two nodes racing on one token: exactly one gets it back; the other sees reuse.
+        """
+
+    @abc.abstractmethod
+    async def revoke_refresh_family(self, family_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_user_refresh_tokens(self, user_id: str) -> None: ...
+
+
+class Store(TokenStore):
     """Persistence for chatd. All methods are coroutine-safe on one event loop.
 
     Several chatd processes may share one store (SQLite file or MongoDB); the
@@ -112,7 +150,10 @@ class Store(abc.ABC):
         """Look a user up by name, ignoring letter case."""
 
     @abc.abstractmethod
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, tokens_valid_after: int
+    ) -> None:
+        """Replace the hash and refuse access tokens issued before `tokens_valid_after` (s)."""
 
     # -- rooms and membership --------------------------------------------------
     @abc.abstractmethod
@@ -176,3 +217,4 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def last_seq(self, room_id: str) -> int:
         """The highest seq allocated in the room (0 for none)."""
+
