@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from chatd.auth.service import AuthService
 from chatd.broker import Broker
 from chatd.files import FileStore
 from chatd.settings import Settings
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 BROKER = web.AppKey("broker", Broker)
 FILES = web.AppKey("files", FileStore)
+AUTH = web.AppKey("auth", AuthService)

@@ -6,13 +6,18 @@ production one when its variable (MONGODB_URI, REDIS_URL, S3_BUCKET) is set.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from chatd.auth.passwords import PasswordHasher
+from chatd.auth.service import AuthService
+from chatd.auth.throttle import LoginThrottle
+from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
-from chatd.keys import BROKER, FILES, SETTINGS, STORE
+from chatd.keys import AUTH, BROKER, FILES, SETTINGS, STORE
 from chatd.store import Room, RoomKind
 
 logger = logging.getLogger(__name__)
@@ -99,3 +104,18 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
         app[FILES] = LocalFileStore(settings.files_dir)
         logger.info("files: local directory %s", settings.files_dir)
         yield
+
+
+async def auth_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    # The dummy hash for unknown users costs one bcrypt: keep it off the loop too.
+    hasher = await asyncio.to_thread(PasswordHasher, settings.bcrypt_rounds)
+    app[AUTH] = AuthService(
+        store=app[STORE],
+        broker=app[BROKER],
+        hasher=hasher,
+        tokens=AccessTokens(settings.secret_key),
+        throttle=LoginThrottle(app[BROKER], settings.redis_prefix),
+        key_prefix=settings.redis_prefix,
+    )
+    yield

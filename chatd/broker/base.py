@@ -92,3 +92,8 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None: ...
+
+
+def user_channel(prefix: str, user_id: str) -> str:
+    """A user's private channel (revocations, DM notifications) under chatd's key prefix."""
+    return f"{prefix}user:{user_id}:channel"

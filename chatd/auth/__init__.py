@@ -1,0 +1,1 @@
+"""Accounts and authentication: passwords, access and refresh tokens, throttling, views."""

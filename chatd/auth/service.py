@@ -1,0 +1,187 @@
+"""Account operations: register, log in, refresh, log out, change password.
+
+Views stay thin (parse, call, render); the rules live here so the WebSocket
+gateway and the REST API authenticate exactly the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chatd.auth.passwords import PasswordHasher
+from chatd.auth.throttle import LoginThrottle
+from chatd.auth.tokens import (
+    REFRESH_TOKEN_SECONDS,
+    AccessClaims,
+    AccessTokens,
+    InvalidToken,
+    hash_refresh_token,
+    new_refresh_token,
+)
+from chatd.broker import Broker
+from chatd.broker.base import user_channel
+from chatd.clock import new_id, now_ms
+from chatd.jsonutil import dumpb
+from chatd.store import Conflict, RefreshToken, Store, User
+
+logger = logging.getLogger(__name__)
+
+GENERAL_ROOM = "general"
+
+
+class BadCredentials(Exception):
+    """One message for unknown user and wrong password alike."""
+
+    def __init__(self) -> None:
+        super().__init__("wrong username or password")
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+class InvalidRefresh(Exception):
+    """The refresh token is unknown, expired, revoked or was already used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a successful register/login/refresh hands back to the client."""
+
+    user: User
+    access_token: str
+    claims: AccessClaims
+    refresh_token: str
+
+
+class AuthService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        broker: Broker,
+        hasher: PasswordHasher,
+        tokens: AccessTokens,
+        throttle: LoginThrottle,
+        key_prefix: str,
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._hasher = hasher
+        self.tokens = tokens
+        self._throttle = throttle
+        self._prefix = key_prefix
+
+    # -- sign-up and log-in ------------------------------------------------------
+    async def register(self, username: str, password: str) -> Session:
+        if await self._store.get_user_by_name(username) is not None:
+            raise UsernameTaken(username)
+        password_hash = await self._hasher.hash(password)
+        try:
+            user = await self._store.create_user(username, password_hash)
+        except Conflict:
+            raise UsernameTaken(username) from None
+        await self._store.add_member(GENERAL_ROOM, user.id)
+        logger.info("registered user %s (%s)", user.username, user.id)
+        return await self._new_session(user, family_id=new_id())
+
+    async def login(self, username: str, password: str, address: str) -> Session:
+        await self._throttle.check(username, address)
+        user = await self._store.get_user_by_name(username)
+        ok = await self._hasher.verify(password, user.password_hash if user else None)
+        if not ok or user is None:
+            await self._throttle.failed(username, address)
+            raise BadCredentials
+        await self._throttle.succeeded(username)
+        return await self._new_session(user, family_id=new_id())
+
+    # -- refresh tokens ------------------------------------------------------------
+    async def refresh(self, raw_token: str) -> Session:
+        """Rotate: the presented token is spent and a new one of the same family issued.
+
+        A token presented a second time means someone else holds a copy: the
+        whole family is revoked, logging out both the thief and the victim.
+        """
+        token_hash = hash_refresh_token(raw_token)
+        now = now_ms()
+        spent = await self._store.use_refresh_token(token_hash, now)
+        if spent is None:
+            known = await self._store.get_refresh_token(token_hash)
+            if known is not None and known.used_at is not None and not known.revoked:
+                logger.warning(
+                    "refresh token reused for user %s; revoking family %s",
+                    known.user_id,
+                    known.family_id,
+                )
+                await self._store.revoke_refresh_family(known.family_id)
+            raise InvalidRefresh
+        if spent.expires_at <= now:
+            raise InvalidRefresh
+        user = await self._store.get_user(spent.user_id)
+        if user is None:
+            raise InvalidRefresh
+        return await self._new_session(user, family_id=spent.family_id)
+
+    async def logout(self, raw_token: str | None, claims: AccessClaims | None) -> None:
+        """Revoke the refresh family and, if given, the access token until it expires."""
+        if raw_token:
+            known = await self._store.get_refresh_token(hash_refresh_token(raw_token))
+            if known is not None:
+                await self._store.revoke_refresh_family(known.family_id)
+        if claims is not None:
+            ttl = claims.expires_at - now_ms() // 1000
+            if ttl > 0:
+                await self._broker.incr(self._revoked_key(claims.jti), ttl)
+            await self._notify(claims.user_id, {"kind": "revoked", "jti": claims.jti})
+
+    async def change_password(self, user: User, current: str, new: str) -> Session:
+        if not await self._hasher.verify(current, user.password_hash):
+            raise BadCredentials
+        cutoff = now_ms() // 1000
+        await self._store.set_password_hash(user.id, await self._hasher.hash(new), cutoff)
+        await self._store.revoke_user_refresh_tokens(user.id)
+        await self._notify(user.id, {"kind": "revoked", "before": cutoff})
+        fresh = await self._store.get_user(user.id)
+        assert fresh is not None
+        return await self._new_session(fresh, family_id=new_id())
+
+    # -- access tokens -------------------------------------------------------------
+    async def authenticate(self, token: str) -> tuple[User, AccessClaims]:
+        """Decode and check an access token against revocations; raise InvalidToken."""
+        claims = self.tokens.decode(token)
+        user = await self._store.get_user(claims.user_id)
+        if user is None:
+            raise InvalidToken("unknown user")
+        if claims.issued_at < user.tokens_valid_after:
+            raise InvalidToken("token revoked", expired=True)
+        revoked, _ = await self._broker.get_counter(self._revoked_key(claims.jti))
+        if revoked:
+            raise InvalidToken("token revoked", expired=True)
+        return user, claims
+
+    # -- helpers ---------------------------------------------------------------------
+    async def _new_session(self, user: User, family_id: str) -> Session:
+        raw = new_refresh_token()
+        now = now_ms()
+        await self._store.add_refresh_token(
+            RefreshToken(
+                token_hash=hash_refresh_token(raw),
+                family_id=family_id,
+                user_id=user.id,
+                created_at=now,
+                expires_at=now + REFRESH_TOKEN_SECONDS * 1000,
+            )
+        )
+        access, claims = self.tokens.issue(user.id)
+        return Session(user=user, access_token=access, claims=claims, refresh_token=raw)
+
+    def _revoked_key(self, jti: str) -> str:
+        return f"{self._prefix}revoked-jti:{jti}"
+
+    async def _notify(self, user_id: str, event: dict[str, object]) -> None:
+        """Tell every node's sockets of this user (they close on revocation)."""
+        try:
+            await self._broker.publish(user_channel(self._prefix, user_id), dumpb(event))
+        except Exception:
+            logger.exception("could not publish revocation for user %s", user_id)
