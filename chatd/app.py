@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
 
+from chatd.api import rooms as rooms_api
 from chatd.api.errors import error_middleware
 from chatd.api.openapi import build_spec
 from chatd.auth import views as auth_views
 from chatd.auth.middleware import auth_middleware
+from chatd.gateway import websocket
 from chatd.health import healthz, readyz
 from chatd.jsonutil import dumps
 from chatd.keys import SETTINGS
+from chatd.realtime import close_sockets, realtime_context
 from chatd.resources import auth_context, broker_context, files_context, store_context
+from chatd.router import HandlerSpec
 from chatd.security import add_security_headers
 from chatd.settings import Settings
 from chatd.webui import setup_web
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the app; resources open in cleanup contexts, in order, when it starts."""
+def create_app(
+    settings: Settings, *, handlers: Sequence[HandlerSpec] | None = None
+) -> web.Application:
+    """Build the app; resources open in cleanup contexts, in order, when it starts.
+
+    `handlers` pins the frame handlers (tests); by default they are discovered
+    through the `chatd.handlers` entry points, built-ins and plugins alike.
+    """
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([store_context, broker_context, files_context, auth_context])
+    app.cleanup_ctx.extend(
+        [store_context, broker_context, files_context, auth_context, realtime_context(handlers)]
+    )
     app.on_response_prepare.append(add_security_headers)
+    app.on_shutdown.append(close_sockets)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/ws", websocket)
     auth_views.add_routes(app)
+    rooms_api.add_routes(app)
     setup_web(app)
     _add_openapi(app)
     return app

@@ -17,7 +17,7 @@ from chatd.auth.service import AuthService
 from chatd.auth.throttle import LoginThrottle
 from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
-from chatd.keys import AUTH, BROKER, FILES, SETTINGS, STORE
+from chatd.keys import AUTH, BROKER, FILES, HUB, SETTINGS, STORE
 from chatd.store import Room, RoomKind
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,15 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url:
         from chatd.broker.redis import RedisBroker
 
-        redis = RedisBroker(settings.redis_url, settings.redis_prefix)
+        async def resync_after_outage() -> None:
+            # Events published while Redis was away are in the store: deliver them.
+            hub = app.get(HUB)
+            if hub is not None:
+                await hub.catch_up()
+
+        redis = RedisBroker(
+            settings.redis_url, settings.redis_prefix, on_reconnect=resync_after_outage
+        )
         await redis.start()
         app[BROKER] = redis
         logger.info("broker: Redis")

@@ -54,6 +54,10 @@ class Settings:
     log_level: str = "INFO"
     #: bcrypt work factor; 12 costs about 200 ms on a 2-core server core (measured).
     bcrypt_rounds: int = 12
+    #: Messages a user may send per second (burst: twice that), per node.
+    message_rate: float = 5.0
+    #: Seconds a connection stays listed online without a heartbeat (crashed nodes).
+    presence_ttl: float = 45.0
     #: Behind a PaaS router, the client address is the last X-Forwarded-For hop.
     trust_proxy: bool = False
     #: Stable id of this process in pub/sub envelopes; generated per start.
@@ -124,6 +128,19 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     except ValueError:
         raise SettingsError(name, f"not a whole number: {value!r}") from None
     if number <= 0:
+        raise SettingsError(name, "must be greater than 0")
+    return number
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(name, f"not a number: {value!r}") from None
+    if not number > 0:
         raise SettingsError(name, "must be greater than 0")
     return number
 
@@ -240,4 +257,6 @@ def load_settings(
         log_level=level,
         bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", 12, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
+        message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", 5.0),
+        presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", 45.0),
     )

@@ -69,9 +69,7 @@ class Broker(abc.ABC):
         """Mark a connection online in a room until `ttl` seconds pass without a refresh."""
 
     @abc.abstractmethod
-    async def presence_refresh(
-        self, room_ids: list[str], entry: PresenceEntry, ttl: float
-    ) -> None:
+    async def presence_refresh(self, room_ids: list[str], entry: PresenceEntry, ttl: float) -> None:
         """Extend a connection's entries in several rooms (called from heartbeats)."""
 
     @abc.abstractmethod

@@ -217,4 +217,3 @@ class Store(TokenStore):
     @abc.abstractmethod
     async def last_seq(self, room_id: str) -> int:
         """The highest seq allocated in the room (0 for none)."""
-

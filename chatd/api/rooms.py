@@ -1,0 +1,210 @@
+"""REST views for rooms: list, create, history, members, invites."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from marshmallow import Schema, fields, validate
+
+from chatd import frames, rooms
+from chatd.api.errors import ApiError
+from chatd.api.openapi import documented
+from chatd.api.parsing import parse_body, parse_query
+from chatd.auth.middleware import current_user
+from chatd.auth.schemas import StrictSchema
+from chatd.jsonutil import dumps
+from chatd.keys import BROKER, HUB, STORE
+from chatd.store import Conflict, Room, RoomKind
+
+#: The contract: with no cursor, the latest 100.
+DEFAULT_HISTORY = 100
+MAX_HISTORY = 100
+
+
+class CreateRoomSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=rooms.MAX_ROOM_NAME))
+    private = fields.Boolean(load_default=False)
+    topic = fields.String(load_default="", validate=validate.Length(max=256))
+
+
+class HistoryQuerySchema(StrictSchema):
+    limit = fields.Integer(
+        load_default=DEFAULT_HISTORY, validate=validate.Range(min=1, max=MAX_HISTORY)
+    )
+    before = fields.Integer(validate=validate.Range(min=1))
+    after = fields.Integer(validate=validate.Range(min=0))
+
+
+class InviteSchema(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class RoomSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    private = fields.Boolean()
+    topic = fields.String()
+    createdBy = fields.String(allow_none=True)
+    createdAt = fields.Integer()
+    member = fields.Boolean()
+
+
+class RoomListSchema(Schema):
+    rooms = fields.List(fields.Nested(RoomSchema))
+
+
+class RoomEnvelopeSchema(Schema):
+    room = fields.Nested(RoomSchema)
+
+
+class MessageListSchema(Schema):
+    messages = fields.List(fields.Dict())
+
+
+class MemberSchema(Schema):
+    id = fields.String()
+    username = fields.String()
+    role = fields.String()
+    online = fields.Boolean()
+
+
+class MemberListSchema(Schema):
+    members = fields.List(fields.Nested(MemberSchema))
+
+
+_TAGS = ("rooms",)
+
+
+async def _readable_room(request: web.Request) -> Room:
+    """The room in the path if the caller is a member; 404 otherwise (no existence leak)."""
+    room_id = request.match_info["room"]
+    store = request.app[STORE]
+    room = await store.get_room(room_id)
+    if room is None or not await store.is_member(room_id, current_user(request).id):
+        raise ApiError(404, "not_found", "no such room, or you are not a member")
+    return room
+
+
+@documented(
+    summary="Rooms the caller can see: every public room and each room they belong to",
+    tags=_TAGS,
+    responses={200: ("Rooms", RoomListSchema)},
+)
+async def list_rooms(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    mine = {room.id: room for room in await store.rooms_of(current_user(request).id)}
+    public = {room.id: room for room in await store.list_public_rooms()}
+    listed = []
+    for room in sorted({**public, **mine}.values(), key=lambda r: r.name.lower()):
+        info = frames.room_json(room)
+        info["member"] = room.id in mine
+        listed.append(info)
+    return web.json_response({"rooms": listed}, dumps=dumps)
+
+
+@documented(
+    summary="Create a room (public rooms are named by their normalized name)",
+    tags=_TAGS,
+    body=CreateRoomSchema,
+    responses={
+        201: ("Created; the caller is its owner", RoomEnvelopeSchema),
+        409: ("A public room with that name exists", None),
+        422: ("Invalid name", None),
+    },
+)
+async def create_room(request: web.Request) -> web.Response:
+    data = await parse_body(request, CreateRoomSchema())
+    try:
+        room = await rooms.create_room(
+            request.app[STORE],
+            request.app[HUB],
+            creator_id=current_user(request).id,
+            name=data["name"],
+            private=data["private"],
+            topic=data["topic"],
+        )
+    except rooms.RoomError as exc:
+        raise ApiError(422, exc.code, exc.message, fields={"name": [exc.message]}) from None
+    except Conflict:
+        raise ApiError(409, "room_exists", "a room with that name exists") from None
+    info = frames.room_json(room)
+    info["member"] = True
+    return web.json_response({"room": info}, status=201, dumps=dumps)
+
+
+@documented(
+    summary="Message history, oldest first: the latest 100, or pages before/after a seq",
+    tags=_TAGS,
+    query=HistoryQuerySchema,
+    responses={200: ("Messages", MessageListSchema), 404: ("Not a member", None)},
+)
+async def history(request: web.Request) -> web.Response:
+    query = parse_query(request, HistoryQuerySchema())
+    room = await _readable_room(request)
+    store = request.app[STORE]
+    if "after" in query:
+        messages = await store.messages_after(room.id, query["after"], query["limit"])
+        if "before" in query:
+            messages = [m for m in messages if m.seq < query["before"]]
+    else:
+        messages = await store.messages_before(room.id, query.get("before"), query["limit"])
+    body = {"messages": [frames.message(m) for m in messages]}
+    return web.json_response(body, dumps=dumps)
+
+
+@documented(
+    summary="Members of a room with their online state",
+    tags=_TAGS,
+    responses={200: ("Members", MemberListSchema), 404: ("Not a member", None)},
+)
+async def members(request: web.Request) -> web.Response:
+    room = await _readable_room(request)
+    store = request.app[STORE]
+    online = {uid for uid, _ in await request.app[BROKER].presence_list(room.id)}
+    listed = []
+    for user_id in await store.member_ids(room.id):
+        user = await store.get_user(user_id)
+        if user is None:
+            continue
+        listed.append(
+            {
+                "id": user.id,
+                "username": user.username,
+                "role": await store.member_role(room.id, user.id) or "member",
+                "online": user.id in online,
+            }
+        )
+    listed.sort(key=lambda m: (not m["online"], str(m["username"]).lower()))
+    return web.json_response({"members": listed}, dumps=dumps)
+
+
+@documented(
+    summary="Add a user to a room (any member may invite to a private room)",
+    tags=_TAGS,
+    body=InviteSchema,
+    responses={
+        204: ("Added", None),
+        404: ("No such room or user", None),
+        422: ("DMs cannot be joined", None),
+    },
+)
+async def invite(request: web.Request) -> web.Response:
+    data = await parse_body(request, InviteSchema())
+    room = await _readable_room(request)
+    if room.kind is RoomKind.DM:
+        raise ApiError(422, "invalid", "direct messages have a fixed set of members")
+    store = request.app[STORE]
+    invitee = await store.get_user_by_name(data["username"])
+    if invitee is None:
+        raise ApiError(404, "not_found", "no such user")
+    if await store.add_member(room.id, invitee.id):
+        await rooms.announce_join(request.app[HUB], invitee.id, room)
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/rooms", list_rooms)
+    app.router.add_post("/api/rooms", create_room)
+    app.router.add_get("/api/rooms/{room}/messages", history)
+    app.router.add_get("/api/rooms/{room}/members", members)
+    app.router.add_post("/api/rooms/{room}/members", invite)

@@ -1,0 +1,128 @@
+"""GET /ws: the handshake (Origin, hello within 10 s), one reader loop, clean teardown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from chatd import frames
+from chatd.auth.tokens import AccessClaims, InvalidToken
+from chatd.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.jsonutil import JSONDecodeError, loads
+from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, STORE
+from chatd.store import User
+
+logger = logging.getLogger(__name__)
+
+#: The contract gives a client 10 s to say hello.
+HELLO_TIMEOUT_SECONDS = 10.0
+#: Protocol-level pings; a peer that misses a pong for half this is closed as dead.
+HEARTBEAT_SECONDS = 20.0
+#: Largest accepted frame. A 4,000-char message is at most ~16 KB of UTF-8 and SDP
+#: offers stay well under 64 KB; bigger frames close the socket with 1009.
+MAX_FRAME_BYTES = 64 * 1024
+
+
+def _origin_allowed(request: web.Request) -> bool:
+    """Same origin always; others only when listed in CHATD_ALLOWED_ORIGINS.
+
+    A browser always sends Origin on a WebSocket handshake, so a page on another
+    site cannot ride the user's session (cross-site WebSocket hijacking).
+    Non-browser clients that send no Origin are let through: they hold a token.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if origin in request.app[SETTINGS].allowed_origins:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == request.host
+
+
+async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User, AccessClaims]:
+    """Read and check the first frame; raise PermissionError with the reason otherwise."""
+    try:
+        msg = await ws.receive(timeout=HELLO_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise PermissionError("no hello within 10 s") from None
+    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        raise PermissionError("closed before hello")
+    try:
+        frame = loads(msg.data)
+    except JSONDecodeError:
+        raise PermissionError("first frame must be hello") from None
+    if not isinstance(frame, dict) or frame.get("type") != "hello":
+        raise PermissionError("first frame must be hello")
+    token = frame.get("token")
+    if not isinstance(token, str) or not token:
+        raise PermissionError("hello needs a token")
+    try:
+        return await request.app[AUTH].authenticate(token)
+    except InvalidToken as exc:
+        raise PermissionError(str(exc)) from None
+
+
+def arm_expiry(conn: Connection) -> None:
+    """Close the socket when its access token expires, unless it re-authenticates first."""
+    if conn.expiry is not None:
+        conn.expiry.cancel()
+    delay = max(0.0, conn.claims.expires_at - time.time())
+
+    def expire() -> None:
+        conn.send(frames.error("token_expired", "access token expired; reconnect with a new one"))
+        conn.close_soon(CLOSE_UNAUTHORIZED, "token expired")
+
+    conn.expiry = asyncio.get_running_loop().call_later(delay, expire)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    if not _origin_allowed(request):
+        raise web.HTTPForbidden(reason="origin not allowed")
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES, decode_text=False
+    )
+    await ws.prepare(request)
+    try:
+        user, claims = await _hello(ws, request)
+    except PermissionError as exc:
+        with suppress(Exception):
+            await ws.send_json(frames.error("unauthorized", str(exc)))
+            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+        return ws
+
+    app = request.app
+    hub, router, store = app[HUB], app[ROUTER], app[STORE]
+    conn = Connection(ws, user, claims)
+    conn.start()
+    arm_expiry(conn)
+    try:
+        rooms = await store.rooms_of(user.id)
+        room_list = []
+        for room in rooms:
+            info = frames.room_json(room)
+            info["lastSeq"] = await store.last_seq(room.id)
+            room_list.append(info)
+        conn.send(frames.ready(user, conn.id, room_list))
+        await hub.attach(conn)
+        for room in rooms:
+            await hub.join_local(conn, room.id)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await router.dispatch(conn, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                conn.send(frames.error("invalid", "binary frames are not supported"))
+            elif msg.type == WSMsgType.ERROR:
+                logger.info("socket %s error: %s", conn.id, ws.exception())
+                break
+    finally:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+        await hub.detach(conn)
+        await conn.flush_and_stop()
+    return ws

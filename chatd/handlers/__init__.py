@@ -1,0 +1,1 @@
+"""Built-in frame handlers, registered through the `chatd.handlers` entry points."""

@@ -1,0 +1,69 @@
+"""message: store first, ack the sender, then deliver to every member on every node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates
+
+from chatd import frames
+from chatd.handlers.base import (
+    FrameContext,
+    FrameError,
+    FrameSchema,
+    Handler,
+    RateLimit,
+    room_field,
+)
+from chatd.store import NewMessage
+
+#: Long enough for a code snippet, short enough to read (Discord allows 2,000).
+MAX_MESSAGE_CHARS = 4000
+MAX_NONCE_CHARS = 64
+
+
+class MessageSchema(FrameSchema):
+    room = room_field()
+    text = fields.String(required=True, validate=validate.Length(max=MAX_MESSAGE_CHARS))
+    nonce = fields.String(validate=validate.Length(min=1, max=MAX_NONCE_CHARS))
+    thread_id = fields.String(data_key="threadId", validate=validate.Length(min=1, max=64))
+
+    @validates("text")
+    def _not_blank(self, value: str, **_: Any) -> None:
+        if not value.strip():
+            raise ValidationError("Message text is empty.")
+
+
+class MessageHandler(Handler):
+    frame_type = "message"
+    schema = MessageSchema
+    requires_membership = True
+
+    def current_rate_limit(self) -> RateLimit:
+        rate = self.services.settings.message_rate
+        return RateLimit(burst=max(1, int(rate * 2)), per_second=rate)
+
+    async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
+        store = self.services.store
+        thread_id = frame.get("thread_id")
+        if thread_id is not None:
+            parent = await store.get_message(frame["room"], thread_id)
+            if parent is None:
+                raise FrameError("invalid", "threadId names no message in this room")
+            if parent.thread_id is not None:
+                thread_id = parent.thread_id  # a reply to a reply stays in the thread
+        message, created = await store.append_message(
+            NewMessage(
+                room_id=frame["room"],
+                user_id=ctx.user.id,
+                username=ctx.user.username,
+                text=frame["text"],
+                nonce=frame.get("nonce"),
+                thread_id=thread_id,
+            )
+        )
+        ctx.ack(message.id, message.seq)
+        if created:
+            await self.services.hub.publish_event(
+                message.room_id, message.seq, frames.message(message)
+            )

@@ -1,0 +1,38 @@
+"""join / leave: membership changes, live on every socket of the user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatd import frames, rooms
+from chatd.handlers.base import FrameContext, FrameError, Handler, RateLimit, RoomFrameSchema
+
+
+class JoinHandler(Handler):
+    """Join a room instantly; a public room that does not exist yet is created."""
+
+    frame_type = "join"
+    schema = RoomFrameSchema
+    rate_limit = RateLimit(burst=20, per_second=2)
+
+    async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
+        store, hub = self.services.store, self.services.hub
+        try:
+            room = await rooms.join_room(store, hub, ctx.user.id, frame["room"])
+        except rooms.RoomError as exc:
+            raise FrameError(exc.code, exc.message) from None
+        await hub.join_local(ctx.conn, room.id)
+        info = frames.room_json(room)
+        info["lastSeq"] = await store.last_seq(room.id)
+        ctx.reply(frames.joined(info))
+
+
+class LeaveHandler(Handler):
+    frame_type = "leave"
+    schema = RoomFrameSchema
+    requires_membership = True
+
+    async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
+        await self.services.hub.leave_local(ctx.conn, frame["room"])
+        ctx.reply(frames.left(frame["room"]))
+        await rooms.leave_room(self.services.store, self.services.hub, ctx.user.id, frame["room"])

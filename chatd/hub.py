@@ -1,0 +1,285 @@
+"""This node's sockets by room and by user, bridged to the broker.
+
+Every room event is encoded once per node and the same bytes are queued to each
+local member socket. Room events carry the room's `seq`; the hub delivers them
+to local sockets in seq order with no gaps: an event that arrives ahead of one
+it has not seen yet (two nodes publishing at once) makes the hub read the
+missing ones from the store, where they are guaranteed to be, because an event
+is committed with its seq before anyone publishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from contextlib import suppress
+from typing import Any
+
+from chatd import frames
+from chatd.broker import Broker, PresenceEntry
+from chatd.broker.base import room_channel, user_channel
+from chatd.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.jsonutil import dumpb, loads
+from chatd.store import Store
+
+logger = logging.getLogger(__name__)
+
+_ROOM_PREFIX = "room:"
+#: Missing events read from the store per query when closing a gap.
+_GAP_PAGE = 500
+
+
+class Hub:
+    """Local fan-out and subscriptions; one per node, owned by the app's hub context."""
+
+    def __init__(
+        self, *, store: Store, broker: Broker, node_id: str, prefix: str, presence_ttl: float
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._node = node_id
+        self._prefix = prefix
+        self.presence_ttl = presence_ttl
+        self._rooms: dict[str, set[Connection]] = defaultdict(set)
+        self._users: dict[str, set[Connection]] = defaultdict(set)
+        self._next_seq: dict[str, int] = {}
+        self._room_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._presence_seen: dict[str, list[tuple[str, str]]] = {}
+        self._user_channel_prefix = user_channel(prefix, "")[: -len(":channel")]
+        broker.set_listener(self._on_broker_message)
+
+    # -- registry ----------------------------------------------------------------
+    @property
+    def connections(self) -> list[Connection]:
+        return [conn for conns in self._users.values() for conn in conns]
+
+    def local_rooms(self) -> list[str]:
+        return [room for room, conns in self._rooms.items() if conns]
+
+    def user_connections(self, user_id: str) -> list[Connection]:
+        return list(self._users.get(user_id, ()))
+
+    async def attach(self, conn: Connection) -> None:
+        first = not self._users[conn.user.id]
+        self._users[conn.user.id].add(conn)
+        if first:
+            await self._subscribe(user_channel(self._prefix, conn.user.id))
+
+    async def detach(self, conn: Connection) -> None:
+        for room_id in list(conn.rooms):
+            await self.leave_local(conn, room_id)
+        conns = self._users.get(conn.user.id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._users[conn.user.id]
+                await self._unsubscribe(user_channel(self._prefix, conn.user.id))
+
+    async def join_local(self, conn: Connection, room_id: str, *, announce: bool = True) -> None:
+        """Start delivering the room to this socket and mark it online there."""
+        if room_id in conn.rooms:
+            return
+        conn.rooms.add(room_id)
+        first = not self._rooms[room_id]
+        self._rooms[room_id].add(conn)
+        if first:
+            await self._subscribe(room_channel(room_id))
+        await self._presence_call(
+            self._broker.presence_add(room_id, _entry(conn), self.presence_ttl)
+        )
+        if announce:
+            await self.broadcast_presence(room_id)
+
+    async def leave_local(self, conn: Connection, room_id: str) -> None:
+        if room_id not in conn.rooms:
+            return
+        conn.rooms.discard(room_id)
+        conns = self._rooms.get(room_id)
+        if conns is not None:
+            conns.discard(conn)
+        await self._presence_call(self._broker.presence_remove(room_id, _entry(conn)))
+        await self.broadcast_presence(room_id)
+        if conns is not None and not conns:
+            del self._rooms[room_id]
+            self._next_seq.pop(room_id, None)
+            self._presence_seen.pop(room_id, None)
+            await self._unsubscribe(room_channel(room_id))
+
+    # -- publishing ----------------------------------------------------------------
+    async def publish_event(self, room_id: str, seq: int, frame: dict[str, Any]) -> None:
+        """A stored room event: deliver here in order, then to every other node."""
+        data = dumpb(frame)
+        await self._deliver_event(room_id, seq, data)
+        await self._publish(room_channel(room_id), {"s": seq}, data)
+
+    async def publish_ephemeral(
+        self, room_id: str, frame: dict[str, Any], *, exclude: Connection | None = None
+    ) -> None:
+        """Typing, presence, call signals: delivered now or never (never stored)."""
+        data = dumpb(frame)
+        exclude_id = exclude.id if exclude else None
+        self._deliver_ephemeral(room_id, data, exclude_id)
+        await self._publish(room_channel(room_id), {"x": exclude_id}, data)
+
+    async def publish_user(self, user_id: str, event: dict[str, Any]) -> None:
+        """A user-scoped event (joined a room, revoked, a private frame) on every node."""
+        await self._apply_user_event(user_id, event)
+        await self._publish(user_channel(self._prefix, user_id), {}, dumpb(event))
+
+    async def broadcast_presence(self, room_id: str) -> None:
+        users = await self._presence_list(room_id)
+        if users is None:
+            return
+        self._presence_seen[room_id] = users
+        await self.publish_ephemeral(room_id, frames.presence(room_id, users))
+
+    # -- heartbeats and recovery -------------------------------------------------------
+    async def refresh_presence(self) -> None:
+        """Keep this node's entries alive and notice entries that expired elsewhere."""
+        for conn in self.connections:
+            if conn.rooms:
+                await self._presence_call(
+                    self._broker.presence_refresh(
+                        sorted(conn.rooms), _entry(conn), self.presence_ttl
+                    )
+                )
+        for room_id in self.local_rooms():
+            users = await self._presence_list(room_id)
+            if users is not None and users != self._presence_seen.get(room_id):
+                self._presence_seen[room_id] = users
+                self._deliver_ephemeral(room_id, dumpb(frames.presence(room_id, users)), None)
+
+    async def catch_up(self) -> None:
+        """After a broker outage: deliver from the store whatever was published meanwhile."""
+        for room_id in self.local_rooms():
+            async with self._room_locks[room_id]:
+                await self._fill_gap(room_id, None)
+        await self.refresh_presence()
+
+    async def close_all(self, code: int, reason: str) -> None:
+        for conn in self.connections:
+            conn.closing = True
+            with suppress(Exception):
+                await conn.ws.close(code=code, message=reason.encode())
+
+    # -- delivery ------------------------------------------------------------------------
+    async def _deliver_event(self, room_id: str, seq: int, data: bytes) -> None:
+        async with self._room_locks[room_id]:
+            expected = self._next_seq.get(room_id)
+            if expected is not None and seq < expected:
+                return  # already delivered (our own echo, or filled from the store)
+            if expected is not None and seq > expected:
+                await self._fill_gap(room_id, seq)
+                if self._next_seq.get(room_id, seq) > seq:
+                    return
+            self._next_seq[room_id] = seq + 1
+            for conn in tuple(self._rooms.get(room_id, ())):
+                conn.send_room_event(room_id, seq, data)
+
+    async def _fill_gap(self, room_id: str, upto: int | None) -> None:
+        """Deliver stored events from the next expected seq up to (not incl.) `upto`."""
+        expected = self._next_seq.get(room_id)
+        if expected is None:
+            return
+        while upto is None or expected < upto:
+            limit = _GAP_PAGE if upto is None else min(_GAP_PAGE, upto - expected)
+            events = await self._store.messages_after(room_id, expected - 1, limit)
+            for message in events:
+                if upto is not None and message.seq >= upto:
+                    break
+                data = dumpb(frames.message(message))
+                for conn in tuple(self._rooms.get(room_id, ())):
+                    conn.send_room_event(room_id, message.seq, data)
+                expected = message.seq + 1
+            self._next_seq[room_id] = expected
+            if len(events) < limit:
+                return
+
+    def _deliver_ephemeral(self, room_id: str, data: bytes, exclude_id: str | None) -> None:
+        for conn in tuple(self._rooms.get(room_id, ())):
+            if conn.id != exclude_id:
+                conn.send_raw(data)
+
+    async def _apply_user_event(self, user_id: str, event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        conns = list(self._users.get(user_id, ()))
+        if kind == "join":
+            room_id = str(event["room"])
+            for conn in conns:
+                if room_id not in conn.rooms:
+                    await self.join_local(conn, room_id)
+                    conn.send(frames.joined(event["roomInfo"]))
+        elif kind == "leave":
+            room_id = str(event["room"])
+            for conn in conns:
+                await self.leave_local(conn, room_id)
+                conn.send(frames.left(room_id))
+        elif kind == "frame":
+            data = dumpb(event["frame"])
+            for conn in conns:
+                conn.send_raw(data)
+        elif kind == "revoked":
+            for conn in conns:
+                if event.get("jti") == conn.claims.jti or (
+                    "before" in event and conn.claims.issued_at < int(event["before"])
+                ):
+                    conn.send(frames.error("token_expired", "session revoked; log in again"))
+                    conn.close_soon(CLOSE_UNAUTHORIZED, "token revoked")
+
+    # -- broker plumbing -------------------------------------------------------------------
+    async def _publish(self, channel: str, header: dict[str, Any], data: bytes) -> None:
+        header["n"] = self._node
+        try:
+            await self._broker.publish(channel, dumpb(header) + b"\n" + data)
+        except Exception as exc:
+            # Already stored and delivered here; other nodes catch up from the
+            # store when the broker is back (see catch_up).
+            logger.warning("publish to %s failed: %s", channel, exc)
+
+    async def _on_broker_message(self, channel: str, payload: bytes) -> None:
+        head, _, data = payload.partition(b"\n")
+        try:
+            header = loads(head)
+        except ValueError:
+            logger.warning("dropping malformed broker message on %s", channel)
+            return
+        if header.get("n") == self._node:
+            return  # our own echo: delivered locally already
+        if channel.startswith(_ROOM_PREFIX):
+            room_id = channel[len(_ROOM_PREFIX) : -len(":channel")]
+            seq = header.get("s")
+            if isinstance(seq, int) and seq > 0:
+                await self._deliver_event(room_id, seq, data)
+            else:
+                self._deliver_ephemeral(room_id, data, header.get("x"))
+        elif channel.startswith(self._user_channel_prefix):
+            user_id = channel[len(self._user_channel_prefix) : -len(":channel")]
+            await self._apply_user_event(user_id, loads(data))
+
+    async def _subscribe(self, channel: str) -> None:
+        try:
+            await self._broker.subscribe(channel)
+        except Exception as exc:
+            logger.warning("subscribe to %s failed (will resubscribe): %s", channel, exc)
+
+    async def _unsubscribe(self, channel: str) -> None:
+        with suppress(Exception):
+            await self._broker.unsubscribe(channel)
+
+    async def _presence_list(self, room_id: str) -> list[tuple[str, str]] | None:
+        try:
+            return await self._broker.presence_list(room_id)
+        except Exception as exc:
+            logger.warning("presence of %s unavailable: %s", room_id, exc)
+            return None
+
+    async def _presence_call(self, call: Any) -> None:
+        try:
+            await call
+        except Exception as exc:
+            logger.warning("presence update failed: %s", exc)
+
+
+def _entry(conn: Connection) -> PresenceEntry:
+    return PresenceEntry(user_id=conn.user.id, username=conn.user.username, conn_id=conn.id)

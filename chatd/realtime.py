@@ -1,0 +1,72 @@
+"""The real-time side of the app: hub, router and the presence heartbeat, as one resource."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import suppress
+
+from aiohttp import WSCloseCode, web
+
+from chatd.hub import Hub
+from chatd.keys import AUTH, BROKER, FILES, HUB, ROUTER, SETTINGS, STORE
+from chatd.router import FrameRouter, HandlerSpec, discover_handlers
+from chatd.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+def realtime_context(
+    handlers: Sequence[HandlerSpec] | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Build the cleanup context; `handlers=None` discovers them via entry points."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        hub = Hub(
+            store=app[STORE],
+            broker=app[BROKER],
+            node_id=settings.node_id,
+            prefix=settings.redis_prefix,
+            presence_ttl=settings.presence_ttl,
+        )
+        services = Services(
+            settings=settings,
+            store=app[STORE],
+            broker=app[BROKER],
+            files=app[FILES],
+            hub=hub,
+            auth=app[AUTH],
+        )
+        specs = discover_handlers() if handlers is None else list(handlers)
+        app[ROUTER] = FrameRouter(specs, services)
+        app[HUB] = hub
+        logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
+        heartbeat = asyncio.create_task(_presence_heartbeat(hub), name="presence-heartbeat")
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            with suppress(asyncio.CancelledError):
+                await heartbeat
+
+    return context
+
+
+async def _presence_heartbeat(hub: Hub) -> None:
+    """Refresh this node's presence entries at a third of their TTL, forever."""
+    interval = hub.presence_ttl / 3
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await hub.refresh_presence()
+        except Exception:
+            logger.exception("presence heartbeat failed")
+
+
+async def close_sockets(app: web.Application) -> None:
+    """on_shutdown: every client is told we are going away (1001) and will reconnect."""
+    hub = app.get(HUB)
+    if hub is not None:
+        await hub.close_all(WSCloseCode.GOING_AWAY, "server shutting down")

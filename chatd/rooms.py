@@ -1,0 +1,77 @@
+"""Room rules shared by the REST API and the frame handlers."""
+
+from __future__ import annotations
+
+import re
+
+from chatd import frames
+from chatd.clock import new_id, now_ms
+from chatd.hub import Hub
+from chatd.store import Room, RoomKind, Store
+
+#: A public room's id is its normalized name, as in the seed product (`general`).
+_SEPARATORS = re.compile(r"[\s_]+")
+_ALLOWED = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
+MAX_ROOM_NAME = 64
+
+
+class RoomError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def public_room_id(name: str) -> str | None:
+    """`My Room` -> `my-room`; None if the name cannot be a public room id."""
+    candidate = _SEPARATORS.sub("-", name.strip().lower())
+    return candidate if _ALLOWED.match(candidate) else None
+
+
+async def create_room(
+    store: Store, hub: Hub, *, creator_id: str, name: str, private: bool, topic: str = ""
+) -> Room:
+    name = name.strip()
+    if private:
+        room = Room(new_id(), name, RoomKind.PRIVATE, creator_id, now_ms(), topic)
+    else:
+        room_id = public_room_id(name)
+        if room_id is None:
+            raise RoomError(
+                "invalid", "a public room name needs letters or digits (up to 64, '-' allowed)"
+            )
+        room = Room(room_id, name, RoomKind.PUBLIC, creator_id, now_ms(), topic)
+    room = await store.create_room(room)
+    await store.add_member(room.id, creator_id, role="owner")
+    await announce_join(hub, creator_id, room)
+    return room
+
+
+async def join_room(store: Store, hub: Hub, user_id: str, room_id: str) -> Room:
+    """Join a room; a public room that does not exist yet is created (seed behaviour)."""
+    room = await store.get_room(room_id)
+    if room is None:
+        public_id = public_room_id(room_id)
+        if public_id != room_id:
+            raise RoomError("not_found", "no such room")
+        room = await store.ensure_room(Room(room_id, room_id, RoomKind.PUBLIC, user_id, now_ms()))
+        if room.created_by == user_id:
+            await store.add_member(room.id, user_id, role="owner")
+    if room.kind is not RoomKind.PUBLIC and not await store.is_member(room.id, user_id):
+        # Same answer as for a room that does not exist: do not reveal private rooms.
+        raise RoomError("not_found", "no such room")
+    await store.add_member(room.id, user_id)
+    await announce_join(hub, user_id, room)
+    return room
+
+
+async def announce_join(hub: Hub, user_id: str, room: Room) -> None:
+    """Every socket of the user, on every node, starts receiving the room."""
+    await hub.publish_user(
+        user_id, {"kind": "join", "room": room.id, "roomInfo": frames.room_json(room)}
+    )
+
+
+async def leave_room(store: Store, hub: Hub, user_id: str, room_id: str) -> None:
+    await store.remove_member(room_id, user_id)
+    await hub.publish_user(user_id, {"kind": "leave", "room": room_id})

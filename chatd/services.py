@@ -1,0 +1,22 @@
+"""The services a frame handler may use, handed over explicitly (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatd.auth.service import AuthService
+from chatd.broker import Broker
+from chatd.files import FileStore
+from chatd.hub import Hub
+from chatd.settings import Settings
+from chatd.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    store: Store
+    broker: Broker
+    files: FileStore
+    hub: Hub
+    auth: AuthService
