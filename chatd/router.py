@@ -43,11 +43,20 @@ class HandlerSpec:
     source: str
 
 
-def discover_handlers(group: str = ENTRY_POINT_GROUP) -> list[HandlerSpec]:
-    """Load every handler class registered under the entry-point group."""
+def discover_handlers(
+    group: str = ENTRY_POINT_GROUP, *, distributions: Iterable[str] | None = None
+) -> list[HandlerSpec]:
+    """Load every handler class registered under the entry-point group.
+
+    `distributions` limits discovery to those packages (tests use it to load
+    exactly the plugins they mean to, whatever else is installed).
+    """
+    wanted = None if distributions is None else {d.lower() for d in distributions}
     specs = []
     for ep in sorted(entry_points(group=group), key=lambda e: (e.value, e.name)):
         dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        if wanted is not None and dist.lower() not in wanted:
+            continue
         source = f"{ep.value} (entry point {ep.name!r} of {dist})"
         try:
             cls = ep.load()

@@ -1,0 +1,139 @@
+"""Schemas of every frame the server sends (the reference for docs/protocol.md).
+
+The tests validate every frame they receive against these, so a frame builder
+in chatd/frames.py cannot drift from the documented protocol unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class UserRefSchema(_Strict):
+    id = fields.String(required=True)
+    username = fields.String(required=True)
+
+
+class RoomInfoSchema(_Strict):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["public", "private", "dm"]))
+    private = fields.Boolean(required=True)
+    topic = fields.String(required=True)
+    createdBy = fields.String(allow_none=True, required=True)
+    createdAt = fields.Integer(required=True)
+    lastSeq = fields.Integer()
+    member = fields.Boolean()
+
+
+class _Framed(_Strict):
+    type = fields.String(required=True)
+    ref = fields.String()
+
+
+class ReadySchema(_Framed):
+    user = fields.Nested(UserRefSchema, required=True)
+    session = fields.String(required=True)
+    rooms = fields.List(fields.Nested(RoomInfoSchema), required=True)
+
+
+class AckSchema(_Framed):
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ErrorFrameSchema(_Framed):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    field_errors = fields.Raw(data_key="fields")
+    retryAfter = fields.Float()
+
+
+class FileSchema(_Strict):
+    url = fields.String(required=True)
+    name = fields.String(required=True)
+    size = fields.Integer(required=True)
+    type = fields.String(required=True)
+    width = fields.Integer()
+    height = fields.Integer()
+
+
+class MessageFrameSchema(_Framed):
+    room = fields.String(required=True)
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    user = fields.Nested(UserRefSchema, required=True)
+    text = fields.String(required=True)
+    ts = fields.Integer(required=True)
+    messageType = fields.String(required=True, validate=validate.OneOf(["text", "file"]))
+    nonce = fields.String()
+    threadId = fields.String()
+    editedAt = fields.Integer()
+    fileUrl = fields.String()
+    fileName = fields.String()
+    fileSize = fields.Integer()
+    fileType = fields.String()
+    files = fields.List(fields.Nested(FileSchema))
+
+
+class PresenceSchema(_Framed):
+    room = fields.String(required=True)
+    users = fields.List(fields.Nested(UserRefSchema), required=True)
+
+
+class TypingSchema(_Framed):
+    room = fields.String(required=True)
+    user = fields.Nested(UserRefSchema, required=True)
+
+
+class JoinedSchema(_Framed):
+    room = fields.Nested(RoomInfoSchema, required=True)
+
+
+class LeftSchema(_Framed):
+    room = fields.String(required=True)
+
+
+class ResumedSchema(_Framed):
+    rooms = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+
+
+class PongSchema(_Framed):
+    pass
+
+
+class ReauthedSchema(_Framed):
+    expiresIn = fields.Integer(required=True)
+
+
+#: Frame type -> schema. Plugins' frames are checked by their own tests.
+SERVER_FRAMES: dict[str, type[Schema]] = {
+    "ready": ReadySchema,
+    "ack": AckSchema,
+    "error": ErrorFrameSchema,
+    "message": MessageFrameSchema,
+    "presence": PresenceSchema,
+    "typing": TypingSchema,
+    "joined": JoinedSchema,
+    "left": LeftSchema,
+    "resumed": ResumedSchema,
+    "pong": PongSchema,
+    "reauthed": ReauthedSchema,
+}
+
+
+def check_server_frame(frame: Any) -> None:
+    """Raise ValidationError unless `frame` is a documented server frame."""
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise ValidationError("a frame is an object with a string type")
+    schema = SERVER_FRAMES.get(frame["type"])
+    if schema is None:
+        raise ValidationError(f"undocumented server frame type {frame['type']!r}")
+    schema().load(frame)

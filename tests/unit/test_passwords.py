@@ -1,0 +1,31 @@
+"""Password hashing: the bcrypt cost is spent the same for unknown users and wrong passwords."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from chatd.auth.passwords import PasswordHasher
+
+
+async def test_unknown_user_costs_the_same_bcrypt_as_a_wrong_password():
+    hasher = PasswordHasher(rounds=10)
+    stored = await hasher.hash("the right password")
+
+    async def timed(password_hash: str | None) -> float:
+        started = time.perf_counter()
+        assert not await hasher.verify("a wrong password", password_hash)
+        return time.perf_counter() - started
+
+    wrong = [await timed(stored) for _ in range(5)]
+    unknown = [await timed(None) for _ in range(5)]
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    assert 0.7 < ratio < 1.4, (wrong, unknown)
+
+
+async def test_hashes_verify_and_are_salted():
+    hasher = PasswordHasher(rounds=4)
+    first, second = await hasher.hash("same password"), await hasher.hash("same password")
+    assert first != second
+    assert await hasher.verify("same password", first)
+    assert not await hasher.verify("other password", first)
