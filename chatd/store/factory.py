@@ -1,0 +1,38 @@
+"""Picks the Store adapter the settings ask for.
+
+MONGODB_URI set: MongoDB, shared by every node. Otherwise the embedded SQLite
+file in the data dir, so a bare `chatd` keeps its data across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from chatd.settings import Settings
+from chatd.store.base import Store
+from chatd.store.mongo import MongoStore
+from chatd.store.sqlite import SqliteStore
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The configured store, open for the body and closed after it.
+
+    Shaped for `app.cleanup_ctx`: set up before the yield, torn down after.
+    """
+    if settings.mongodb_uri is not None:
+        mongo = await MongoStore.open(settings.mongodb_uri)
+        try:
+            yield mongo
+        finally:
+            await mongo.close()
+    else:
+        sqlite = await SqliteStore.open(settings.sqlite_path)
+        try:
+            yield sqlite
+        finally:
+            await sqlite.close()

@@ -1,0 +1,529 @@
+"""The production Store adapter: MongoDB through Beanie documents.
+
+Every chatd node talks to the same database, so all rules that must hold across
+nodes are enforced by MongoDB itself, never by a read-then-write in Python:
+
+- a room's `seq` comes from one atomic `find_one_and_update` + `$inc` on the
+  room's document in `room_seqs`, and a unique (room_id, seq) index backs it;
+- a client retry is caught by a unique (user_id, nonce) index;
+- usernames are unique by a unique index on their casefolded spelling;
+- memberships live in their own collection under a unique (room_id, user_id)
+  index, so joining twice cannot make two members.
+
+Ids are chatd's own string ids (`chatd.clock.new_id`) stored as `_id`, and
+timestamps are integer epoch milliseconds, exactly what goes on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from dataclasses import asdict
+from typing import Any, ClassVar, Final
+
+from beanie import Document, SortDirection, init_beanie
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from chatd.clock import new_id, now_ms
+from chatd.store.base import (
+    Attachment,
+    Conflict,
+    Message,
+    NewMessage,
+    Room,
+    RoomKind,
+    Store,
+    StoreError,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Used when the URI names no database (mongodb://host:27017).
+DEFAULT_DB_NAME: Final = "chatd"
+
+#: How long start-up and /readyz wait for a reachable server before giving up.
+#: pymongo's default (30 s) would hold a readiness probe far past its timeout.
+SERVER_SELECTION_TIMEOUT_MS: Final = 5000
+
+_ROLES: Final = frozenset({"owner", "moderator", "member"})
+
+
+def _username_key(username: str) -> str:
+    """The case-insensitive identity of a name (casefold also maps e.g. "ß" to "ss")."""
+    return username.casefold()
+
+
+class UserDoc(Document):
+    """A user account; `username_key` is the casefolded name that must be unique."""
+
+    id: str = Field(default_factory=new_id)  # type: ignore[assignment]
+    username: str
+    username_key: str
+    password_hash: str
+    created_at: int
+
+    class Settings:
+        name = "users"
+        indexes: ClassVar = [
+            IndexModel([("username_key", ASCENDING)], unique=True, name="username_key_unique"),
+        ]
+
+    def to_record(self) -> User:
+        return User(
+            id=self.id,
+            username=self.username,
+            password_hash=self.password_hash,
+            created_at=self.created_at,
+        )
+
+
+class RoomDoc(Document):
+    """A room. Its seq counter lives apart, in `RoomSeqDoc`, so that saving a
+    room (say, a new topic) can never write back a stale counter."""
+
+    id: str  # type: ignore[assignment]
+    name: str
+    kind: RoomKind
+    created_by: str | None = None
+    created_at: int
+    topic: str = ""
+
+    class Settings:
+        name = "rooms"
+        indexes: ClassVar = [IndexModel([("kind", ASCENDING)], name="kind")]
+
+    @classmethod
+    def from_record(cls, room: Room) -> RoomDoc:
+        return cls(
+            id=room.id,
+            name=room.name,
+            kind=room.kind,
+            created_by=room.created_by,
+            created_at=room.created_at,
+            topic=room.topic,
+        )
+
+    def to_record(self) -> Room:
+        return Room(
+            id=self.id,
+            name=self.name,
+            kind=RoomKind(self.kind),
+            created_by=self.created_by,
+            created_at=self.created_at,
+            topic=self.topic,
+        )
+
+
+class RoomSeqDoc(Document):
+    """The last seq handed out in a room (`_id` is the room id).
+
+    Created with the room, so a `$inc` that finds no counter means "no such
+    room" and an append to a mistyped room id fails instead of starting one.
+    """
+
+    id: str  # type: ignore[assignment]
+    seq: int = 0
+
+    class Settings:
+        name = "room_seqs"
+
+
+class MembershipDoc(Document):
+    """One user's membership of one room, with their role there."""
+
+    id: str = Field(default_factory=new_id)  # type: ignore[assignment]
+    room_id: str
+    user_id: str
+    role: str
+    joined_at: int
+
+    class Settings:
+        name = "memberships"
+        indexes: ClassVar = [
+            IndexModel(
+                [("room_id", ASCENDING), ("user_id", ASCENDING)],
+                unique=True,
+                name="room_user_unique",
+            ),
+            # rooms_of(user) without a collection scan. Not (user_id, room_id):
+            # Beanie keys indexes by their sorted field names, so that one
+            # would silently replace the unique index above.
+            IndexModel([("user_id", ASCENDING)], name="user"),
+        ]
+
+
+class AttachmentModel(BaseModel):
+    """An `Attachment` as embedded in a message document."""
+
+    key: str
+    name: str
+    size: int
+    content_type: str
+    width: int | None = None
+    height: int | None = None
+    thumbnail_key: str | None = None
+
+
+class MessageDoc(Document):
+    """A stored message, addressed within its room by `seq`."""
+
+    id: str = Field(default_factory=new_id)  # type: ignore[assignment]
+    room_id: str
+    seq: int
+    user_id: str
+    username: str
+    text: str
+    ts: int
+    message_type: str = "text"
+    nonce: str | None = None
+    thread_id: str | None = None
+    attachments: list[AttachmentModel] = Field(default_factory=list)
+    edited_at: int | None = None
+
+    class Settings:
+        name = "messages"
+        indexes: ClassVar = [
+            # History paging is a seq range per room; unique as a last line of
+            # defence should a counter ever fall behind the stored messages.
+            IndexModel([("room_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="room_seq"),
+            # Retries of one client message. Only string nonces are indexed:
+            # messages without a nonce store null and must not collide.
+            IndexModel(
+                [("user_id", ASCENDING), ("nonce", ASCENDING)],
+                unique=True,
+                partialFilterExpression={"nonce": {"$type": "string"}},
+                name="user_nonce_unique",
+            ),
+        ]
+
+    def to_record(self) -> Message:
+        return Message(
+            id=self.id,
+            room_id=self.room_id,
+            seq=self.seq,
+            user_id=self.user_id,
+            username=self.username,
+            text=self.text,
+            ts=self.ts,
+            message_type=self.message_type,
+            nonce=self.nonce,
+            thread_id=self.thread_id,
+            attachments=tuple(Attachment(**a.model_dump()) for a in self.attachments),
+            edited_at=self.edited_at,
+        )
+
+
+#: Every document class init_beanie must bind to the database.
+DOCUMENT_MODELS: Final = (UserDoc, RoomDoc, RoomSeqDoc, MembershipDoc, MessageDoc)
+
+
+class MongoStore(Store):
+    """The Store on MongoDB, shared by every node of a multi-node chatd.
+
+    Open with `MongoStore.open(uri)` and `close()`. Beanie binds its document
+    classes to one database per process, so a process holds one MongoStore
+    at a time (opening another rebinds them).
+    """
+
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], database_name: str) -> None:
+        self._client = client
+        self.database: AsyncDatabase[dict[str, Any]] = client[database_name]
+        # Appends with a nonce now running in this process, by (user_id, nonce).
+        self._inflight: dict[tuple[str, str], asyncio.Future[Message]] = {}
+        # Appends under way, kept so that close() can let them finish.
+        self._writes: set[asyncio.Future[tuple[Message, bool]]] = set()
+
+    # -- lifecycle -------------------------------------------------------------
+    @classmethod
+    async def open(cls, uri: str, db_name: str | None = None) -> MongoStore:
+        """Connect, bind the documents and create missing indexes.
+
+        The database is `db_name`, else the one the URI's path names, else "chatd".
+        """
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
+        )
+        try:
+            name = db_name or client.get_default_database(DEFAULT_DB_NAME).name
+            store = cls(client, name)
+            await init_beanie(database=store.database, document_models=list(DOCUMENT_MODELS))
+        except BaseException:
+            await client.close()
+            raise
+        logger.info("mongo store open on database %s", name)
+        return store
+
+    async def close(self) -> None:
+        """Let appends under way finish, then close the client and its pool."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        await self._client.close()
+
+    async def check(self) -> None:
+        await self.database.command("ping")
+
+    @staticmethod
+    def _seqs() -> AsyncCollection[dict[str, Any]]:
+        collection: AsyncCollection[dict[str, Any]] = RoomSeqDoc.get_pymongo_collection()
+        return collection
+
+    # -- users -----------------------------------------------------------------
+    async def create_user(self, username: str, password_hash: str) -> User:
+        doc = UserDoc(
+            username=username,
+            username_key=_username_key(username),
+            password_hash=password_hash,
+            created_at=now_ms(),
+        )
+        try:
+            await doc.insert()
+        except DuplicateKeyError:
+            raise Conflict(f"username {username!r} is taken") from None
+        return doc.to_record()
+
+    async def get_user(self, user_id: str) -> User | None:
+        doc = await UserDoc.get(user_id)
+        return None if doc is None else doc.to_record()
+
+    async def get_user_by_name(self, username: str) -> User | None:
+        doc = await UserDoc.find_one({"username_key": _username_key(username)})
+        return None if doc is None else doc.to_record()
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await UserDoc.find_one({"_id": user_id}).update({"$set": {"password_hash": password_hash}})
+
+    # -- rooms and membership --------------------------------------------------
+    async def _ensure_seq_counter(self, room_id: str) -> None:
+        """Create the room's counter at 0 unless it exists (a no-op then).
+
+        Done before the room is inserted: a crash in between leaves only a
+        harmless counter, never a room whose messages cannot be stored.
+        """
+        # DuplicateKeyError: two upserts raced and the other one inserted it,
+        # which is all we wanted.
+        with suppress(DuplicateKeyError):
+            await self._seqs().update_one(
+                {"_id": room_id}, {"$setOnInsert": {"seq": 0}}, upsert=True
+            )
+
+    async def create_room(self, room: Room) -> Room:
+        await self._ensure_seq_counter(room.id)
+        try:
+            await RoomDoc.from_record(room).insert()
+        except DuplicateKeyError:
+            raise Conflict(f"room {room.id!r} exists") from None
+        return room
+
+    async def ensure_room(self, room: Room) -> Room:
+        # Insert, and if someone else's insert won, read theirs: the unique _id
+        # decides, so any number of nodes ensuring at once agree on one room.
+        await self._ensure_seq_counter(room.id)
+        try:
+            await RoomDoc.from_record(room).insert()
+        except DuplicateKeyError:
+            existing = await RoomDoc.get(room.id)
+            if existing is None:  # pragma: no cover - rooms are never deleted
+                raise StoreError(f"room {room.id!r} vanished while being ensured") from None
+            return existing.to_record()
+        return room
+
+    async def get_room(self, room_id: str) -> Room | None:
+        doc = await RoomDoc.get(room_id)
+        return None if doc is None else doc.to_record()
+
+    async def list_public_rooms(self) -> list[Room]:
+        docs = (
+            await RoomDoc.find({"kind": RoomKind.PUBLIC.value})
+            .sort([("_id", SortDirection.ASCENDING)])
+            .to_list()
+        )
+        return [d.to_record() for d in docs]
+
+    async def add_member(self, room_id: str, user_id: str, role: str = "member") -> bool:
+        if role not in _ROLES:
+            raise ValueError(f"unknown role {role!r} (expected one of {', '.join(sorted(_ROLES))})")
+        # The SQLite adapter refuses members of a missing room by foreign key;
+        # here it takes one look-up (joins are rare next to messages).
+        if not await RoomDoc.find_one({"_id": room_id}).exists():
+            raise StoreError(f"no room {room_id!r}")
+        try:
+            await MembershipDoc(
+                room_id=room_id, user_id=user_id, role=role, joined_at=now_ms()
+            ).insert()
+        except DuplicateKeyError:
+            # Already a member: keep the role they have (a re-join must not demote an owner).
+            return False
+        return True
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        result = await MembershipDoc.get_pymongo_collection().delete_one(
+            {"room_id": room_id, "user_id": user_id}
+        )
+        return bool(result.deleted_count == 1)
+
+    async def is_member(self, room_id: str, user_id: str) -> bool:
+        return await self.member_role(room_id, user_id) is not None
+
+    async def member_role(self, room_id: str, user_id: str) -> str | None:
+        doc = await MembershipDoc.find_one({"room_id": room_id, "user_id": user_id})
+        return None if doc is None else doc.role
+
+    async def member_ids(self, room_id: str) -> list[str]:
+        docs = (
+            await MembershipDoc.find({"room_id": room_id})
+            .sort([("user_id", SortDirection.ASCENDING)])
+            .to_list()
+        )
+        return [d.user_id for d in docs]
+
+    async def rooms_of(self, user_id: str) -> list[Room]:
+        memberships = await MembershipDoc.find({"user_id": user_id}).to_list()
+        if not memberships:
+            return []
+        docs = (
+            await RoomDoc.find({"_id": {"$in": [m.room_id for m in memberships]}})
+            .sort([("_id", SortDirection.ASCENDING)])
+            .to_list()
+        )
+        return [d.to_record() for d in docs]
+
+    # -- messages --------------------------------------------------------------
+    async def _find_retry(self, new: NewMessage) -> MessageDoc | None:
+        if new.nonce is None:
+            return None
+        return await MessageDoc.find_one({"user_id": new.user_id, "nonce": new.nonce})
+
+    async def _give_back_seq(self, room_id: str, seq: int) -> None:
+        """Undo our `$inc` if no one has taken a seq after it, so no gap is left.
+
+        Only called when our insert certainly did not happen. If someone has
+        allocated since, the counter moved on and this matches nothing: the
+        gap stays (see append_message).
+        """
+        result = await self._seqs().update_one({"_id": room_id, "seq": seq}, {"$inc": {"seq": -1}})
+        if result.modified_count == 0:
+            logger.warning("room %s: seq %d was allocated but not used (gap)", room_id, seq)
+
+    async def append_message(self, new: NewMessage) -> tuple[Message, bool]:
+        # Shielded: a caller cancelled half-way (say, its socket closed) must
+        # not cut the write between taking a seq and storing the message, which
+        # would leave a gap. close() waits for such writes to finish.
+        task = asyncio.ensure_future(self._append_deduplicated(new))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
+
+    async def _append_deduplicated(self, new: NewMessage) -> tuple[Message, bool]:
+        if new.nonce is None:
+            return await self._append(new)
+        # A retry that overtakes the first attempt inside this process waits
+        # for it instead of racing it: the race would be settled by the unique
+        # index, but only after the loser had taken a seq (a possible gap).
+        key = (new.user_id, new.nonce)
+        while (pending := self._inflight.get(key)) is not None:
+            await asyncio.wait([pending])
+            if not pending.cancelled():
+                return pending.result(), False
+            # The first attempt failed; try again ourselves.
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            message, created = await self._append(new)
+        except BaseException:
+            # Waiters see a cancelled future and retry; an exception set on it
+            # could go unretrieved and be logged as an error by asyncio.
+            future.cancel()
+            raise
+        else:
+            future.set_result(message)
+        finally:
+            del self._inflight[key]
+        return message, created
+
+    async def _append(self, new: NewMessage) -> tuple[Message, bool]:
+        # A retry is looked up before a seq is taken, so retries cost no seq.
+        existing = await self._find_retry(new)
+        if existing is not None:
+            return existing.to_record(), False
+
+        # Counter and message are two writes (a standalone MongoDB has no
+        # multi-document transactions). Only a node dying between them, or the
+        # same nonce arriving at two nodes at the same moment, can leave a gap.
+        counter = await self._seqs().find_one_and_update(
+            {"_id": new.room_id},
+            {"$inc": {"seq": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if counter is None:
+            raise StoreError(f"no room {new.room_id!r}")
+        seq = int(counter["seq"])
+
+        doc = MessageDoc(
+            room_id=new.room_id,
+            seq=seq,
+            user_id=new.user_id,
+            username=new.username,
+            text=new.text,
+            ts=now_ms(),
+            message_type=new.message_type,
+            nonce=new.nonce,
+            thread_id=new.thread_id,
+            attachments=[AttachmentModel(**asdict(a)) for a in new.attachments],
+        )
+        try:
+            await doc.insert()
+        except DuplicateKeyError as exc:
+            # pymongo may resend an insert whose reply was lost: then the
+            # "duplicate" is our own document, stored once.
+            if await MessageDoc.get(doc.id) is not None:
+                return doc.to_record(), True
+            # The same (user, nonce) raced us from elsewhere and won.
+            raced = await self._find_retry(new)
+            if raced is not None:
+                await asyncio.shield(self._give_back_seq(new.room_id, seq))
+                return raced.to_record(), False
+            raise StoreError(f"room {new.room_id!r}: seq {seq} is already taken") from exc
+        return doc.to_record(), True
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None:
+        doc = await MessageDoc.find_one({"_id": message_id, "room_id": room_id})
+        return None if doc is None else doc.to_record()
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, limit: int
+    ) -> list[Message]:
+        if limit <= 0:
+            return []
+        query: dict[str, Any] = {"room_id": room_id}
+        if before_seq is not None:
+            query["seq"] = {"$lt": before_seq}
+        # Newest `limit` below the cursor through the (room_id, seq) index,
+        # then turned round to oldest-first.
+        docs = (
+            await MessageDoc.find(query)
+            .sort([("seq", SortDirection.DESCENDING)])
+            .limit(limit)
+            .to_list()
+        )
+        return [d.to_record() for d in reversed(docs)]
+
+    async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
+        if limit <= 0:
+            return []
+        docs = (
+            await MessageDoc.find({"room_id": room_id, "seq": {"$gt": after_seq}})
+            .sort([("seq", SortDirection.ASCENDING)])
+            .limit(limit)
+            .to_list()
+        )
+        return [d.to_record() for d in docs]
+
+    async def last_seq(self, room_id: str) -> int:
+        counter = await self._seqs().find_one({"_id": room_id})
+        return 0 if counter is None else int(counter["seq"])

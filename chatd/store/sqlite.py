@@ -1,0 +1,549 @@
+"""The embedded Store adapter: one SQLite file through aiosqlite.
+
+Zero setup, and still safe when several chatd processes share the file: every
+write that allocates a room `seq` runs in a `BEGIN IMMEDIATE` transaction, which
+takes SQLite's write lock up front, so two processes can never read the same
+`rooms.last_seq`. WAL mode lets readers carry on while one process writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from chatd.clock import new_id, now_ms
+from chatd.store.base import (
+    Attachment,
+    Conflict,
+    Message,
+    NewMessage,
+    Room,
+    RoomKind,
+    Store,
+    StoreError,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+#: How long a statement waits for another process's write lock before failing
+#: with "database is locked". Writes are tiny; 5 s only runs out if a process
+#: is wedged, and then failing loudly is better than hanging a socket forever.
+BUSY_TIMEOUT_MS: Final = 5000
+
+#: Schema migrations, applied in order. Migration N (1-based) brings the file to
+#: `PRAGMA user_version = N`. Append new steps; never edit a released one, since
+#: files in the wild already ran it.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE users (
+            id            TEXT PRIMARY KEY,
+            username      TEXT NOT NULL,
+            -- casefolded name: uniqueness and look-up ignore letter case,
+            -- while `username` keeps the spelling the user chose.
+            username_key  TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at    INTEGER NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE rooms (
+            id         TEXT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            kind       TEXT NOT NULL CHECK (kind IN ('public', 'private', 'dm')),
+            created_by TEXT,
+            created_at INTEGER NOT NULL,
+            topic      TEXT NOT NULL DEFAULT '',
+            -- the room's seq counter; bumped in the same transaction that
+            -- stores the event, so seqs are gapless.
+            last_seq   INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        "CREATE INDEX rooms_kind ON rooms (kind, id)",
+        """
+        CREATE TABLE memberships (
+            room_id   TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            user_id   TEXT NOT NULL,
+            role      TEXT NOT NULL CHECK (role IN ('owner', 'moderator', 'member')),
+            joined_at INTEGER NOT NULL,
+            PRIMARY KEY (room_id, user_id)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX memberships_user ON memberships (user_id, room_id)",
+        """
+        CREATE TABLE messages (
+            id           TEXT PRIMARY KEY,
+            room_id      TEXT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+            seq          INTEGER NOT NULL,
+            user_id      TEXT NOT NULL,
+            username     TEXT NOT NULL,
+            text         TEXT NOT NULL,
+            ts           INTEGER NOT NULL,
+            message_type TEXT NOT NULL,
+            nonce        TEXT,
+            thread_id    TEXT,
+            attachments  TEXT NOT NULL DEFAULT '[]',  -- JSON list of Attachment fields
+            edited_at    INTEGER,
+            UNIQUE (room_id, seq)
+        )
+        """,
+        # A client retry carries the same nonce; this index makes the retry find
+        # the first copy and keeps a second one out even if the look-up raced.
+        """
+        CREATE UNIQUE INDEX messages_user_nonce ON messages (user_id, nonce)
+            WHERE nonce IS NOT NULL
+        """,
+    ),
+)
+
+#: The version `open` brings every file to.
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+_INSERT_ROOM: Final = (
+    "INSERT INTO rooms (id, name, kind, created_by, created_at, topic) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _username_key(username: str) -> str:
+    """The case-insensitive identity of a name (casefold also maps e.g. "ß" to "ss")."""
+    return username.casefold()
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+    )
+
+
+def _room(row: sqlite3.Row) -> Room:
+    return Room(
+        id=row["id"],
+        name=row["name"],
+        kind=RoomKind(row["kind"]),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        topic=row["topic"],
+    )
+
+
+def _attachments_json(attachments: Iterable[Attachment]) -> str:
+    return json.dumps([asdict(a) for a in attachments], separators=(",", ":"))
+
+
+def _message(row: sqlite3.Row) -> Message:
+    raw: list[dict[str, Any]] = json.loads(row["attachments"])
+    return Message(
+        id=row["id"],
+        room_id=row["room_id"],
+        seq=row["seq"],
+        user_id=row["user_id"],
+        username=row["username"],
+        text=row["text"],
+        ts=row["ts"],
+        message_type=row["message_type"],
+        nonce=row["nonce"],
+        thread_id=row["thread_id"],
+        attachments=tuple(Attachment(**a) for a in raw),
+        edited_at=row["edited_at"],
+    )
+
+
+class SqliteStore(Store):
+    """The Store on a single SQLite file: the zero-setup default of chatd.
+
+    Two connections per instance, each on its own aiosqlite thread so the event
+    loop never blocks on disk or on another process's lock. Writes go through
+    one, in transactions that an `asyncio.Lock` keeps coroutines of this
+    instance from interleaving. Reads go through the other: under WAL they see
+    the last commit without waiting for a write in progress, here or in
+    another process. Use `SqliteStore.open(path)` and `close()`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        """Connect to (creating if needed) the file at `path` and migrate it."""
+        store = cls(path)
+        try:
+            await store._connect()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._new_connection()
+        # WAL is a property of the file; every process sets it, the first wins.
+        await self._writer.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL survives a crash of the process (what a restart is);
+        # only an OS crash can lose the last commits, never corrupt the file.
+        await self._writer.execute("PRAGMA synchronous = NORMAL")
+        # A per-connection setting, and only outside a transaction.
+        await self._writer.execute("PRAGMA foreign_keys = ON")
+        await self._migrate()
+        self._reader = await self._new_connection()
+        # A read path that cannot write, so no write can bypass the lock.
+        await self._reader.execute("PRAGMA query_only = ON")
+        logger.info("sqlite store open at %s", self.path)
+
+    async def _new_connection(self) -> aiosqlite.Connection:
+        # isolation_level=None: no implicit transactions from the sqlite3
+        # module; every transaction here is an explicit BEGIN.
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return db
+
+    async def close(self) -> None:
+        """Close both connections; the instance is unusable afterwards."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
+        async with self._lock:  # after any write transaction under way
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                await writer.close()
+
+    async def _migrate(self) -> None:
+        # Inside one IMMEDIATE transaction, so two processes starting on a new
+        # file at once do not both run migration 1: the second waits, then
+        # reads the version the first committed and finds nothing to do.
+        async with self._write() as db:
+            version = await self._scalar(db, "PRAGMA user_version")
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this chatd "
+                    f"knows ({SCHEMA_VERSION}); upgrade chatd"
+                )
+            for number, steps in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in steps:
+                    await db.execute(statement)
+                # PRAGMA does not take parameters; `number` is our own int.
+                await db.execute(f"PRAGMA user_version = {number}")
+                logger.info("sqlite store %s migrated to schema version %d", self.path, number)
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The read-only connection, for single statements (each its own snapshot)."""
+        if self._reader is None:
+            raise StoreError("sqlite store is not open")
+        yield self._reader
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A `BEGIN IMMEDIATE` transaction: committed on exit, rolled back on error.
+
+        IMMEDIATE takes the file's write lock at BEGIN (waiting up to the busy
+        timeout), so what the transaction reads cannot change under it, even
+        from another process.
+        """
+        async with self._lock:
+            db = self._writer
+            if db is None:
+                raise StoreError("sqlite store is not open")
+            try:
+                # Inside the try: cancelled while waiting here, the BEGIN still
+                # runs on aiosqlite's thread, and the rollback queued after it
+                # must close the transaction again.
+                await db.execute("BEGIN IMMEDIATE")
+                yield db
+            except BaseException:
+                # Shielded: a second cancellation must not leave the
+                # connection inside an open transaction holding the lock.
+                await asyncio.shield(db.rollback())
+                raise
+            await asyncio.shield(db.commit())
+
+    @staticmethod
+    async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
+
+    @staticmethod
+    async def _one(
+        db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+    ) -> sqlite3.Row | None:
+        async with db.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+        return row
+
+    @staticmethod
+    async def _all(
+        db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+    ) -> list[sqlite3.Row]:
+        async with db.execute(sql, params) as cursor:
+            rows: list[sqlite3.Row] = list(await cursor.fetchall())
+        return rows
+
+    @staticmethod
+    async def _changes(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a write statement and return how many rows it changed."""
+        async with db.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def check(self) -> None:
+        async with self._read() as db:
+            await self._scalar(db, "SELECT 1")
+
+    # -- users -----------------------------------------------------------------
+    async def create_user(self, username: str, password_hash: str) -> User:
+        user = User(
+            id=new_id(), username=username, password_hash=password_hash, created_at=now_ms()
+        )
+        try:
+            async with self._write() as db:
+                await db.execute(
+                    "INSERT INTO users (id, username, username_key, password_hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user.id, username, _username_key(username), password_hash, user.created_at),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"username {username!r} is taken") from None
+        return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        async with self._read() as db:
+            row = await self._one(db, "SELECT * FROM users WHERE id = ?", (user_id,))
+        return None if row is None else _user(row)
+
+    async def get_user_by_name(self, username: str) -> User | None:
+        async with self._read() as db:
+            row = await self._one(
+                db, "SELECT * FROM users WHERE username_key = ?", (_username_key(username),)
+            )
+        return None if row is None else _user(row)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+            )
+
+    # -- rooms and membership --------------------------------------------------
+    async def create_room(self, room: Room) -> Room:
+        try:
+            async with self._write() as db:
+                await db.execute(
+                    _INSERT_ROOM,
+                    _room_params(room),
+                )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"room {room.id!r} exists") from None
+        return room
+
+    async def ensure_room(self, room: Room) -> Room:
+        # INSERT OR IGNORE then SELECT, in one write transaction: whichever
+        # process gets there first creates it, everyone returns the same row.
+        async with self._write() as db:
+            await db.execute(
+                _INSERT_ROOM.replace("INSERT", "INSERT OR IGNORE", 1),
+                _room_params(room),
+            )
+            row = await self._one(db, "SELECT * FROM rooms WHERE id = ?", (room.id,))
+        if row is None:  # pragma: no cover - the row was just inserted or existed
+            raise StoreError(f"room {room.id!r} vanished while being ensured")
+        return _room(row)
+
+    async def get_room(self, room_id: str) -> Room | None:
+        async with self._read() as db:
+            row = await self._one(db, "SELECT * FROM rooms WHERE id = ?", (room_id,))
+        return None if row is None else _room(row)
+
+    async def list_public_rooms(self) -> list[Room]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                "SELECT * FROM rooms WHERE kind = ? ORDER BY id",
+                (RoomKind.PUBLIC.value,),
+            )
+        return [_room(r) for r in rows]
+
+    async def add_member(self, room_id: str, user_id: str, role: str = "member") -> bool:
+        _check_role(role)
+        try:
+            async with self._write() as db:
+                # OR IGNORE: joining again keeps the role the member already has
+                # (a re-join must not demote an owner).
+                added = await self._changes(
+                    db,
+                    "INSERT OR IGNORE INTO memberships (room_id, user_id, role, joined_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (room_id, user_id, role, now_ms()),
+                )
+        except sqlite3.IntegrityError:
+            # OR IGNORE does not cover foreign keys: the room does not exist.
+            raise StoreError(f"no room {room_id!r}") from None
+        return added == 1
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        async with self._write() as db:
+            removed = await self._changes(
+                db, "DELETE FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+            )
+        return removed == 1
+
+    async def is_member(self, room_id: str, user_id: str) -> bool:
+        return await self.member_role(room_id, user_id) is not None
+
+    async def member_role(self, room_id: str, user_id: str) -> str | None:
+        async with self._read() as db:
+            role: str | None = await self._scalar(
+                db,
+                "SELECT role FROM memberships WHERE room_id = ? AND user_id = ?",
+                (room_id, user_id),
+            )
+        return role
+
+    async def member_ids(self, room_id: str) -> list[str]:
+        async with self._read() as db:
+            rows = await self._all(
+                db, "SELECT user_id FROM memberships WHERE room_id = ? ORDER BY user_id", (room_id,)
+            )
+        return [r["user_id"] for r in rows]
+
+    async def rooms_of(self, user_id: str) -> list[Room]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                "SELECT r.* FROM memberships m JOIN rooms r ON r.id = m.room_id"
+                " WHERE m.user_id = ? ORDER BY r.id",
+                (user_id,),
+            )
+        return [_room(r) for r in rows]
+
+    # -- messages --------------------------------------------------------------
+    async def append_message(self, new: NewMessage) -> tuple[Message, bool]:
+        async with self._write() as db:
+            if new.nonce is not None:
+                # Inside the IMMEDIATE transaction, so no other process can be
+                # storing the same (user, nonce) between this look-up and the insert.
+                row = await self._one(
+                    db,
+                    "SELECT * FROM messages WHERE user_id = ? AND nonce = ?",
+                    (new.user_id, new.nonce),
+                )
+                if row is not None:
+                    return _message(row), False
+            seq = await self._scalar(
+                db,
+                "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+                (new.room_id,),
+            )
+            if seq is None:
+                raise StoreError(f"no room {new.room_id!r}")
+            message = Message(
+                id=new_id(),
+                room_id=new.room_id,
+                seq=seq,
+                user_id=new.user_id,
+                username=new.username,
+                text=new.text,
+                ts=now_ms(),
+                message_type=new.message_type,
+                nonce=new.nonce,
+                thread_id=new.thread_id,
+                attachments=tuple(new.attachments),
+            )
+            await db.execute(
+                "INSERT INTO messages (id, room_id, seq, user_id, username, text, ts,"
+                " message_type, nonce, thread_id, attachments, edited_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.id,
+                    message.room_id,
+                    message.seq,
+                    message.user_id,
+                    message.username,
+                    message.text,
+                    message.ts,
+                    message.message_type,
+                    message.nonce,
+                    message.thread_id,
+                    _attachments_json(message.attachments),
+                    message.edited_at,
+                ),
+            )
+        return message, True
+
+    async def get_message(self, room_id: str, message_id: str) -> Message | None:
+        async with self._read() as db:
+            row = await self._one(
+                db,
+                "SELECT * FROM messages WHERE id = ? AND room_id = ?",
+                (message_id, room_id),
+            )
+        return None if row is None else _message(row)
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, limit: int
+    ) -> list[Message]:
+        if limit <= 0:
+            return []
+        # The newest `limit` below the cursor, read newest-first through the
+        # (room_id, seq) index, then turned round to oldest-first.
+        async with self._read() as db:
+            if before_seq is None:
+                rows = await self._all(
+                    db,
+                    "SELECT * FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT ?",
+                    (room_id, limit),
+                )
+            else:
+                rows = await self._all(
+                    db,
+                    "SELECT * FROM messages WHERE room_id = ? AND seq < ?"
+                    " ORDER BY seq DESC LIMIT ?",
+                    (room_id, before_seq, limit),
+                )
+        return [_message(r) for r in reversed(rows)]
+
+    async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
+        if limit <= 0:
+            return []
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                "SELECT * FROM messages WHERE room_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (room_id, after_seq, limit),
+            )
+        return [_message(r) for r in rows]
+
+    async def last_seq(self, room_id: str) -> int:
+        async with self._read() as db:
+            seq: int | None = await self._scalar(
+                db, "SELECT last_seq FROM rooms WHERE id = ?", (room_id,)
+            )
+        return seq or 0
+
+
+_ROLES: Final = frozenset({"owner", "moderator", "member"})
+
+
+def _check_role(role: str) -> None:
+    if role not in _ROLES:
+        raise ValueError(f"unknown role {role!r} (expected one of {', '.join(sorted(_ROLES))})")
+
+
+def _room_params(room: Room) -> tuple[str, str, str, str | None, int, str]:
+    return (room.id, room.name, room.kind.value, room.created_by, room.created_at, room.topic)

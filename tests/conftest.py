@@ -1,0 +1,3 @@
+"""Shared pytest configuration: fixture plugins every test directory may use."""
+
+pytest_plugins = ["tests.fixtures.mongo"]

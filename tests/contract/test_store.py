@@ -1,0 +1,664 @@
+"""The Store contract: what every adapter (SQLite, MongoDB) must do alike.
+
+The `store` fixture runs each test on a fresh store of every adapter: SQLite,
+MongoDB's wire protocol on nx-27017, and a real MongoDB when MONGODB_URI is set.
+Adapter-specific guarantees (SQLite migrations and multi-process safety, the
+Mongo URI's database name) follow at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from chatd.clock import new_id, now_ms
+from chatd.settings import Settings
+from chatd.store.base import (
+    Attachment,
+    Conflict,
+    NewMessage,
+    Room,
+    RoomKind,
+    Store,
+    StoreError,
+    User,
+)
+from chatd.store.factory import open_store
+from chatd.store.mongo import DEFAULT_DB_NAME, MongoStore
+from chatd.store.sqlite import SCHEMA_VERSION, SqliteStore
+from tests.fixtures.mongo import MONGO_NX, fresh_db_name, mongo_targets, mongo_uri_for
+
+
+def a_room(room_id: str = "general", kind: RoomKind = RoomKind.PUBLIC, **fields: object) -> Room:
+    values: dict[str, object] = {
+        "id": room_id,
+        "name": room_id.title(),
+        "kind": kind,
+        "created_by": None,
+        "created_at": now_ms(),
+    }
+    values.update(fields)
+    return Room(**values)  # type: ignore[arg-type]
+
+
+def a_message(room_id: str, user: User, text: str = "hi", **fields: object) -> NewMessage:
+    return NewMessage(
+        room_id=room_id,
+        user_id=user.id,
+        username=user.username,
+        text=text,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def alice(store: Store) -> User:
+    return await store.create_user("Alice", "hash-a")
+
+
+@pytest.fixture
+async def bob(store: Store) -> User:
+    return await store.create_user("bob", "hash-b")
+
+
+@pytest.fixture
+async def general(store: Store) -> Room:
+    return await store.create_room(a_room("general"))
+
+
+async def append_texts(store: Store, room_id: str, user: User, *texts: str) -> list[int]:
+    seqs = []
+    for text in texts:
+        message, created = await store.append_message(a_message(room_id, user, text))
+        assert created
+        seqs.append(message.seq)
+    return seqs
+
+
+# -- lifecycle ---------------------------------------------------------------------
+
+
+async def test_check_passes_on_a_reachable_store(store: Store) -> None:
+    await store.check()
+
+
+# -- users -------------------------------------------------------------------------
+
+
+async def test_created_user_can_be_read_back_by_id(store: Store) -> None:
+    user = await store.create_user("Alice", "hash-a")
+
+    assert user.username == "Alice"
+    assert user.password_hash == "hash-a"
+    assert user.id and user.created_at > 0
+    assert await store.get_user(user.id) == user
+
+
+async def test_user_is_found_by_name_in_any_letter_case_with_spelling_kept(
+    store: Store, alice: User
+) -> None:
+    for spelling in ("Alice", "alice", "ALICE", "aLiCe"):
+        assert await store.get_user_by_name(spelling) == alice
+    found = await store.get_user_by_name("alice")
+    assert found is not None and found.username == "Alice"
+
+
+async def test_a_name_taken_in_another_letter_case_conflicts(store: Store, alice: User) -> None:
+    with pytest.raises(Conflict):
+        await store.create_user("ALICE", "other")
+    with pytest.raises(Conflict):
+        await store.create_user("Alice", "other")
+    assert await store.get_user_by_name("alice") == alice
+
+
+async def test_concurrent_sign_ups_for_one_name_make_one_user(store: Store) -> None:
+    results = await asyncio.gather(
+        *(store.create_user(name, "hash") for name in ("Carol", "carol", "CAROL", "Carol")),
+        return_exceptions=True,
+    )
+
+    users = [r for r in results if isinstance(r, User)]
+    assert len(users) == 1
+    assert all(isinstance(r, Conflict) for r in results if r is not users[0])
+    assert await store.get_user_by_name("carol") == users[0]
+
+
+async def test_unknown_users_are_none(store: Store) -> None:
+    assert await store.get_user(new_id()) is None
+    assert await store.get_user_by_name("nobody") is None
+
+
+async def test_set_password_hash_replaces_only_that_users_hash(
+    store: Store, alice: User, bob: User
+) -> None:
+    await store.set_password_hash(alice.id, "new-hash")
+
+    updated = await store.get_user(alice.id)
+    assert updated is not None and updated.password_hash == "new-hash"
+    assert await store.get_user(bob.id) == bob
+
+
+# -- rooms -------------------------------------------------------------------------
+
+
+async def test_created_room_can_be_read_back(store: Store) -> None:
+    room = a_room("design", RoomKind.PRIVATE, created_by="u1", topic="pixels")
+
+    assert await store.create_room(room) == room
+    assert await store.get_room("design") == room
+    assert await store.get_room("nope") is None
+
+
+async def test_creating_a_room_with_an_existing_id_conflicts(store: Store, general: Room) -> None:
+    with pytest.raises(Conflict):
+        await store.create_room(a_room("general", name="Other"))
+    assert await store.get_room("general") == general
+
+
+async def test_ensure_room_creates_once_then_returns_the_existing_room(store: Store) -> None:
+    first = await store.ensure_room(a_room("random", topic="first"))
+    again = await store.ensure_room(a_room("random", topic="second"))
+
+    assert again == first
+    assert first.topic == "first"
+
+
+async def test_concurrent_ensure_room_makes_exactly_one_room(store: Store) -> None:
+    candidates = [a_room("lobby", topic=f"attempt {i}") for i in range(10)]
+
+    rooms = await asyncio.gather(*(store.ensure_room(r) for r in candidates))
+
+    assert len(set(rooms)) == 1
+    assert rooms[0] in candidates
+    assert await store.list_public_rooms() == [rooms[0]]
+
+
+async def test_list_public_rooms_excludes_private_rooms_and_dms(store: Store) -> None:
+    for room in (
+        a_room("zeta"),
+        a_room("alpha"),
+        a_room(new_id(), RoomKind.PRIVATE),
+        a_room(new_id(), RoomKind.DM),
+    ):
+        await store.create_room(room)
+
+    assert [r.id for r in await store.list_public_rooms()] == ["alpha", "zeta"]
+
+
+# -- membership --------------------------------------------------------------------
+
+
+async def test_add_member_is_true_only_for_a_new_member_and_keeps_the_first_role(
+    store: Store, general: Room, alice: User
+) -> None:
+    assert await store.add_member("general", alice.id, role="owner") is True
+    assert await store.add_member("general", alice.id) is False
+
+    assert await store.member_role("general", alice.id) == "owner"
+
+
+async def test_member_roles_and_membership_checks(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    await store.add_member("general", alice.id, role="moderator")
+
+    assert await store.is_member("general", alice.id)
+    assert await store.member_role("general", alice.id) == "moderator"
+    assert not await store.is_member("general", bob.id)
+    assert await store.member_role("general", bob.id) is None
+    assert await store.member_role("elsewhere", alice.id) is None
+
+
+async def test_default_role_is_member(store: Store, general: Room, alice: User) -> None:
+    await store.add_member("general", alice.id)
+    assert await store.member_role("general", alice.id) == "member"
+
+
+async def test_concurrent_joins_make_one_membership(
+    store: Store, general: Room, alice: User
+) -> None:
+    added = await asyncio.gather(*(store.add_member("general", alice.id) for _ in range(5)))
+
+    assert sorted(added) == [False] * 4 + [True]
+    assert await store.member_ids("general") == [alice.id]
+    assert await store.rooms_of(alice.id) == [general]
+
+
+async def test_remove_member_is_true_only_if_they_were_a_member(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.add_member("general", alice.id)
+
+    assert await store.remove_member("general", alice.id) is True
+    assert await store.remove_member("general", alice.id) is False
+    assert not await store.is_member("general", alice.id)
+    assert await store.add_member("general", alice.id) is True
+
+
+async def test_member_ids_lists_every_member_of_the_room(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    await store.create_room(a_room("other"))
+    await store.add_member("general", bob.id)
+    await store.add_member("general", alice.id)
+    await store.add_member("other", alice.id)
+
+    assert await store.member_ids("general") == sorted([alice.id, bob.id])
+    assert await store.member_ids("other") == [alice.id]
+    assert await store.member_ids("empty") == []
+
+
+async def test_rooms_of_lists_only_the_users_rooms(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    private = await store.create_room(a_room("secret", RoomKind.PRIVATE))
+    await store.create_room(a_room("unjoined"))
+    await store.add_member("general", alice.id)
+    await store.add_member("secret", alice.id, role="owner")
+    await store.add_member("general", bob.id)
+
+    assert await store.rooms_of(alice.id) == [general, private]
+    assert await store.rooms_of(bob.id) == [general]
+    assert await store.rooms_of(new_id()) == []
+
+
+async def test_a_member_of_a_missing_room_is_refused(store: Store, alice: User) -> None:
+    with pytest.raises(StoreError):
+        await store.add_member("no-such-room", alice.id)
+    assert await store.rooms_of(alice.id) == []
+
+
+async def test_an_unknown_role_is_refused(store: Store, general: Room, alice: User) -> None:
+    with pytest.raises(ValueError, match="role"):
+        await store.add_member("general", alice.id, role="admin")
+
+
+# -- messages: seq -----------------------------------------------------------------
+
+
+async def test_seqs_count_1_2_3_per_room_independently(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.create_room(a_room("other"))
+
+    assert await append_texts(store, "general", alice, "a", "b") == [1, 2]
+    assert await append_texts(store, "other", alice, "x") == [1]
+    assert await append_texts(store, "general", alice, "c") == [3]
+    assert await store.last_seq("general") == 3
+    assert await store.last_seq("other") == 1
+
+
+async def test_last_seq_is_0_for_an_empty_or_unknown_room(store: Store, general: Room) -> None:
+    assert await store.last_seq("general") == 0
+    assert await store.last_seq("no-such-room") == 0
+
+
+async def test_concurrent_appends_get_exactly_seqs_1_to_50(
+    store: Store, general: Room, alice: User
+) -> None:
+    results = await asyncio.gather(
+        *(store.append_message(a_message("general", alice, f"m{i}")) for i in range(50))
+    )
+
+    assert sorted(message.seq for message, _ in results) == list(range(1, 51))
+    assert all(created for _, created in results)
+    assert await store.last_seq("general") == 50
+    stored = await store.messages_after("general", 0, 100)
+    assert [m.seq for m in stored] == list(range(1, 51))
+
+
+async def test_appends_cancelled_half_way_leave_no_seq_gap(
+    store: Store, general: Room, alice: User
+) -> None:
+    # A handler can be cancelled at any await (its socket closed). Whether the
+    # message was then stored is the adapter's business, a gap is not.
+    tasks = [
+        asyncio.create_task(store.append_message(a_message("general", alice, f"m{i}")))
+        for i in range(20)
+    ]
+    for task in tasks[::2]:
+        await asyncio.sleep(0)
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    after, _ = await store.append_message(a_message("general", alice, "after"))
+
+    stored = await store.messages_after("general", 0, 100)
+    assert [m.seq for m in stored] == list(range(1, len(stored) + 1))
+    assert stored[-1] == after
+    assert await store.last_seq("general") == after.seq
+
+
+async def test_appending_to_a_missing_room_fails_and_allocates_nothing(
+    store: Store, alice: User
+) -> None:
+    with pytest.raises(StoreError):
+        await store.append_message(a_message("no-such-room", alice))
+    assert await store.last_seq("no-such-room") == 0
+
+
+# -- messages: content -------------------------------------------------------------
+
+
+async def test_appended_message_carries_what_was_asked_plus_id_seq_and_ts(
+    store: Store, general: Room, alice: User
+) -> None:
+    before = now_ms()
+    parent, _ = await store.append_message(a_message("general", alice, "parent"))
+    reply, created = await store.append_message(
+        a_message("general", alice, "reply", nonce="n-1", thread_id=parent.id)
+    )
+
+    assert created
+    assert (reply.room_id, reply.user_id, reply.username) == ("general", alice.id, "Alice")
+    assert (reply.text, reply.message_type, reply.nonce) == ("reply", "text", "n-1")
+    assert reply.thread_id == parent.id
+    assert reply.id != parent.id and reply.seq == 2
+    assert before <= reply.ts <= now_ms()
+    assert reply.edited_at is None and reply.attachments == ()
+    assert await store.get_message("general", reply.id) == reply
+
+
+async def test_attachments_round_trip(store: Store, general: Room, alice: User) -> None:
+    image = Attachment(
+        key="files/abc.png",
+        name="cat.png",
+        size=12345,
+        content_type="image/png",
+        width=640,
+        height=480,
+        thumbnail_key="files/abc.thumb.webp",
+    )
+    document = Attachment(key="files/def", name="notes.pdf", size=1, content_type="application/pdf")
+
+    message, _ = await store.append_message(
+        a_message("general", alice, "", message_type="file", attachments=(image, document))
+    )
+
+    assert message.attachments == (image, document)
+    assert await store.get_message("general", message.id) == message
+    [listed] = await store.messages_before("general", None, 10)
+    assert listed.attachments == (image, document) and listed.message_type == "file"
+
+
+async def test_get_message_is_none_for_another_room_or_unknown_id(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.create_room(a_room("other"))
+    message, _ = await store.append_message(a_message("general", alice))
+
+    assert await store.get_message("other", message.id) is None
+    assert await store.get_message("general", new_id()) is None
+
+
+# -- messages: idempotent retries ----------------------------------------------------
+
+
+async def test_a_retry_with_the_same_nonce_returns_the_first_message_and_takes_no_seq(
+    store: Store, general: Room, alice: User
+) -> None:
+    first, created = await store.append_message(a_message("general", alice, "hi", nonce="n-1"))
+    retry, created_again = await store.append_message(
+        a_message("general", alice, "hi", nonce="n-1")
+    )
+
+    assert created and not created_again
+    assert retry == first
+    assert await store.last_seq("general") == 1
+    nxt, _ = await store.append_message(a_message("general", alice, "next", nonce="n-2"))
+    assert nxt.seq == 2
+
+
+async def test_messages_without_nonce_are_never_deduplicated(
+    store: Store, general: Room, alice: User
+) -> None:
+    results = [await store.append_message(a_message("general", alice, "same")) for _ in range(3)]
+
+    assert [(m.seq, created) for m, created in results] == [(1, True), (2, True), (3, True)]
+
+
+async def test_the_same_nonce_from_different_users_makes_different_messages(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    from_alice, a_created = await store.append_message(a_message("general", alice, nonce="n"))
+    from_bob, b_created = await store.append_message(a_message("general", bob, nonce="n"))
+
+    assert a_created and b_created
+    assert from_alice.id != from_bob.id
+    assert (from_alice.seq, from_bob.seq) == (1, 2)
+
+
+async def test_concurrent_retries_are_stored_once_without_a_seq_gap(
+    store: Store, general: Room, alice: User
+) -> None:
+    results = await asyncio.gather(
+        *(store.append_message(a_message("general", alice, nonce="n-1")) for _ in range(5))
+    )
+
+    assert len({message for message, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False] * 4 + [True]
+    assert await store.last_seq("general") == 1
+    assert len(await store.messages_after("general", 0, 10)) == 1
+
+
+# -- messages: history paging --------------------------------------------------------
+
+
+async def test_messages_before_without_cursor_gives_the_latest_oldest_first(
+    store: Store, general: Room, alice: User
+) -> None:
+    await append_texts(store, "general", alice, *(f"m{i}" for i in range(1, 8)))
+
+    latest = await store.messages_before("general", None, 3)
+
+    assert [m.seq for m in latest] == [5, 6, 7]
+    assert [m.text for m in latest] == ["m5", "m6", "m7"]
+
+
+async def test_messages_before_pages_back_to_the_start(
+    store: Store, general: Room, alice: User
+) -> None:
+    await append_texts(store, "general", alice, *(f"m{i}" for i in range(1, 8)))
+
+    pages = []
+    cursor: int | None = None
+    while page := await store.messages_before("general", cursor, 3):
+        pages.append([m.seq for m in page])
+        cursor = page[0].seq
+
+    assert pages == [[5, 6, 7], [2, 3, 4], [1]]
+    assert await store.messages_before("general", 1, 3) == []
+    assert await store.messages_before("empty", None, 3) == []
+
+
+async def test_messages_after_gives_the_next_ones_oldest_first(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.create_room(a_room("other"))
+    await append_texts(store, "other", alice, "elsewhere")
+    await append_texts(store, "general", alice, *(f"m{i}" for i in range(1, 6)))
+
+    assert [m.seq for m in await store.messages_after("general", 0, 2)] == [1, 2]
+    assert [m.seq for m in await store.messages_after("general", 3, 10)] == [4, 5]
+    assert await store.messages_after("general", 5, 10) == []
+    assert all(m.room_id == "general" for m in await store.messages_after("general", 0, 10))
+
+
+# -- SQLite only -------------------------------------------------------------------
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    # A directory that does not exist yet: open() must create it.
+    return tmp_path / "data" / "chatd.db"
+
+
+async def test_sqlite_keeps_everything_across_close_and_reopen(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    user = await store.create_user("Alice", "hash")
+    room = await store.create_room(a_room("general"))
+    await store.add_member("general", user.id, role="owner")
+    first, _ = await store.append_message(a_message("general", user, "kept", nonce="n-1"))
+    await store.close()
+
+    reopened = await SqliteStore.open(db_path)
+    try:
+        assert await reopened.get_user_by_name("alice") == user
+        assert await reopened.get_room("general") == room
+        assert await reopened.member_role("general", user.id) == "owner"
+        assert await reopened.messages_before("general", None, 10) == [first]
+        retry, created = await reopened.append_message(
+            a_message("general", user, "kept", nonce="n-1")
+        )
+        assert (retry, created) == (first, False)
+        nxt, _ = await reopened.append_message(a_message("general", user, "next"))
+        assert nxt.seq == 2
+    finally:
+        await reopened.close()
+
+
+def _pragma(path: Path, name: str) -> object:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+async def test_sqlite_migrates_a_new_file_to_the_latest_version_once(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chatd.store.sqlite")
+    store = await SqliteStore.open(db_path)
+    await store.create_user("Alice", "hash")
+    await store.close()
+
+    assert _pragma(db_path, "user_version") == SCHEMA_VERSION
+    assert _pragma(db_path, "journal_mode") == "wal"
+    assert any("migrated" in r.message for r in caplog.records)
+    caplog.clear()
+
+    reopened = await SqliteStore.open(db_path)
+    try:
+        assert not any("migrated" in r.message for r in caplog.records)
+        assert _pragma(db_path, "user_version") == SCHEMA_VERSION
+        assert await reopened.get_user_by_name("alice") is not None
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_refuses_a_file_from_a_newer_chatd(db_path: Path) -> None:
+    store = await SqliteStore.open(db_path)
+    await store.close()
+    with sqlite3.connect(db_path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+
+    with pytest.raises(StoreError, match="newer"):
+        await SqliteStore.open(db_path)
+
+
+async def test_sqlite_stores_sharing_one_file_allocate_gapless_seqs(db_path: Path) -> None:
+    # Two instances = two connections with their own threads, locking the file
+    # against each other exactly as two chatd processes would.
+    one = await SqliteStore.open(db_path)
+    two = await SqliteStore.open(db_path)
+    try:
+        await asyncio.gather(one.ensure_room(a_room("general")), two.ensure_room(a_room("general")))
+        user = await one.create_user("Alice", "hash")
+        results = await asyncio.gather(
+            *(
+                (one if i % 2 else two).append_message(a_message("general", user, f"m{i}"))
+                for i in range(40)
+            )
+        )
+
+        assert sorted(message.seq for message, _ in results) == list(range(1, 41))
+        assert await two.last_seq("general") == 40
+        assert [m.seq for m in await one.messages_after("general", 0, 100)] == list(range(1, 41))
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_sqlite_retries_through_another_process_are_stored_once(db_path: Path) -> None:
+    one = await SqliteStore.open(db_path)
+    two = await SqliteStore.open(db_path)
+    try:
+        await one.create_room(a_room("general"))
+        user = await one.create_user("Alice", "hash")
+        results = await asyncio.gather(
+            *(
+                (one if i % 2 else two).append_message(a_message("general", user, nonce="n-1"))
+                for i in range(6)
+            )
+        )
+
+        assert len({message for message, _ in results}) == 1
+        assert await one.last_seq("general") == 1
+    finally:
+        await one.close()
+        await two.close()
+
+
+# -- MongoDB only ------------------------------------------------------------------
+
+
+@pytest.fixture(params=mongo_targets())
+def mongo_target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(target id, URI) of each Mongo server of this run."""
+    return request.param, mongo_uri_for(request, request.param)
+
+
+@pytest.fixture
+async def opened_mongo() -> AsyncIterator[list[MongoStore]]:
+    """Collects stores a test opens; drops their databases and closes them afterwards."""
+    stores: list[MongoStore] = []
+    yield stores
+    for store in stores:
+        await store.database.client.drop_database(store.database.name)
+        await store.close()
+
+
+async def test_mongo_database_is_the_argument_else_the_uri_path_else_chatd(
+    mongo_target: tuple[str, str], opened_mongo: list[MongoStore]
+) -> None:
+    target, uri = mongo_target
+    name, other = fresh_db_name(), fresh_db_name()
+
+    from_path = await MongoStore.open(f"{uri.rstrip('/')}/{name}")
+    opened_mongo.append(from_path)
+    assert from_path.database.name == name
+
+    explicit = await MongoStore.open(f"{uri.rstrip('/')}/{name}", db_name=other)
+    opened_mongo.append(explicit)
+    assert explicit.database.name == other
+    await explicit.check()
+
+    if target == MONGO_NX:  # never create (then drop) "chatd" on a real server
+        default = await MongoStore.open(uri)
+        opened_mongo.append(default)
+        assert default.database.name == DEFAULT_DB_NAME
+
+
+# -- adapter selection -----------------------------------------------------------------
+
+
+async def test_factory_opens_sqlite_in_the_data_dir_by_default(tmp_path: Path) -> None:
+    async with open_store(Settings(data_dir=tmp_path / "data")) as store:
+        assert isinstance(store, SqliteStore)
+        await store.check()
+    assert (tmp_path / "data" / "chatd.db").is_file()
+
+
+async def test_factory_opens_mongodb_when_a_uri_is_set(
+    mongo_target: tuple[str, str], opened_mongo: list[MongoStore]
+) -> None:
+    _, uri = mongo_target
+    name = fresh_db_name()
+    async with open_store(Settings(mongodb_uri=f"{uri.rstrip('/')}/{name}")) as store:
+        assert isinstance(store, MongoStore)
+        assert store.database.name == name
+        await store.check()
+    # Closed by the factory; reopen only to drop the database it created.
+    opened_mongo.append(await MongoStore.open(uri, db_name=name))
