@@ -1,3 +1,7 @@
 """Shared pytest configuration: fixture plugins every test directory may use."""
 
-pytest_plugins = ["tests.fixtures.mongo"]
+pytest_plugins = [
+    "tests.fixtures.mongo",
+    "tests.fixtures.redis",
+    "tests.fixtures.app",
+]

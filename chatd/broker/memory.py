@@ -1,0 +1,161 @@
+"""The embedded Broker: everything in this process, for single-node installs and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+
+from chatd.broker.base import Broker, Listener, PresenceEntry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Live:
+    """A presence entry's username and its monotonic deadline."""
+
+    username: str
+    expires_at: float
+
+
+class MemoryBroker(Broker):
+    """In-process pub/sub, presence and counters: the zero-setup default.
+
+    There is one node, so "every subscribed node" is this one. `publish` only
+    enqueues and returns (it never waits for the listener, so a slow listener
+    cannot stall the publisher); one delivery task hands messages to the
+    listener in publish order. Deadlines use `time.monotonic` so wall-clock
+    jumps neither revive nor kill entries.
+    """
+
+    def __init__(self) -> None:
+        self._listener: Listener | None = None
+        self._channels: set[str] = set()
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # room -> (user_id, conn_id) -> entry
+        self._presence: dict[str, dict[tuple[str, str], _Live]] = {}
+        # key -> (value, monotonic deadline)
+        self._counters: dict[str, tuple[int, float]] = {}
+        self._sweep_at = _COUNTER_SWEEP_AT
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the delivery task (also started lazily by the first publish)."""
+        self._ensure_task()
+
+    async def close(self) -> None:
+        """Stop delivering; messages still queued are dropped, like a node going away."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def _ensure_task(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._deliver(), name="memory-broker-delivery")
+
+    async def _deliver(self) -> None:
+        while True:
+            channel, data = await self._queue.get()
+            # Re-checked here: an unsubscribe between publish and delivery wins.
+            if channel not in self._channels or self._listener is None:
+                continue
+            try:
+                await self._listener(channel, data)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("broker listener failed on %s", channel)
+
+    async def check(self) -> None:
+        """Always ready: there is no backend to lose."""
+
+    # -- pub/sub ---------------------------------------------------------------
+    def set_listener(self, listener: Listener) -> None:
+        self._listener = listener
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        if channel in self._channels:
+            self._ensure_task()
+            self._queue.put_nowait((channel, data))
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+
+    # -- presence --------------------------------------------------------------
+    async def presence_add(self, room_id: str, entry: PresenceEntry, ttl: float) -> None:
+        room = self._presence.setdefault(room_id, {})
+        room[(entry.user_id, entry.conn_id)] = _Live(entry.username, time.monotonic() + ttl)
+
+    async def presence_refresh(self, room_ids: list[str], entry: PresenceEntry, ttl: float) -> None:
+        # An upsert, like the Redis adapter: a connection that is still
+        # heartbeating is online even if its entry lapsed meanwhile.
+        for room_id in room_ids:
+            await self.presence_add(room_id, entry, ttl)
+
+    async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None:
+        room = self._presence.get(room_id)
+        if room is not None:
+            room.pop((entry.user_id, entry.conn_id), None)
+            if not room:
+                del self._presence[room_id]
+
+    async def presence_list(self, room_id: str) -> list[tuple[str, str]]:
+        room = self._presence.get(room_id)
+        if room is None:
+            return []
+        now = time.monotonic()
+        for key in [k for k, live in room.items() if live.expires_at <= now]:
+            del room[key]
+        if not room:
+            del self._presence[room_id]
+            return []
+        # With two connections, the most recently refreshed one names the user.
+        latest: dict[str, _Live] = {}
+        for (user_id, _conn), live in room.items():
+            seen = latest.get(user_id)
+            if seen is None or live.expires_at >= seen.expires_at:
+                latest[user_id] = live
+        return sorted((user_id, live.username) for user_id, live in latest.items())
+
+    # -- counters --------------------------------------------------------------
+    async def incr(self, key: str, ttl: float) -> int:
+        now = time.monotonic()
+        value, deadline = self._counters.get(key, (0, 0.0))
+        if deadline <= now:
+            value, deadline = 0, now + ttl
+        value += 1
+        self._counters[key] = (value, deadline)
+        if len(self._counters) > self._sweep_at:
+            self._sweep(now)
+        return value
+
+    async def get_counter(self, key: str) -> tuple[int, float]:
+        now = time.monotonic()
+        value, deadline = self._counters.get(key, (0, 0.0))
+        if deadline <= now:
+            self._counters.pop(key, None)
+            return 0, 0.0
+        return value, deadline - now
+
+    async def delete(self, key: str) -> None:
+        self._counters.pop(key, None)
+
+    def _sweep(self, now: float) -> None:
+        for key in [k for k, (_v, deadline) in self._counters.items() if deadline <= now]:
+            del self._counters[key]
+        # Doubling keeps `incr` O(1) amortized even when every counter is live.
+        self._sweep_at = max(_COUNTER_SWEEP_AT, 2 * len(self._counters))
+
+
+#: Counters are keyed by things like client IPs, so dead ones must not pile up
+#: forever; they are swept once this many exist.
+_COUNTER_SWEEP_AT = 10_000

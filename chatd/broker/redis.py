@@ -1,0 +1,487 @@
+"""The production Broker: Redis pub/sub, presence and counters shared by every node.
+
+Start-up never waits for Redis: `start()` launches the subscriber task and
+returns, so a node boots (and reports "not ready" through /readyz) while Redis
+is down, then catches up when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chatd.broker.base import (
+    Broker,
+    BrokerUnavailable,
+    Listener,
+    PresenceEntry,
+    room_users_key,
+)
+
+logger = logging.getLogger(__name__)
+
+#: A command that gets no answer within this many seconds is a Redis outage, not
+#: a slow reply (Redis answers in well under a millisecond), so callers fail fast
+#: instead of holding a request open.
+DEFAULT_SOCKET_TIMEOUT = 2.0
+
+#: Reconnect back-off of the subscriber: start quickly (a restart takes about a
+#: second), double per failure, and stop at a few seconds so recovery after a
+#: long outage is still prompt without hammering a struggling server.
+DEFAULT_BACKOFF_INITIAL = 0.1
+DEFAULT_BACKOFF_MAX = 5.0
+
+#: How long one read of the subscriber connection waits before the loop looks
+#: at its health; bounds how late a dead-but-silent connection is noticed.
+_READ_POLL = 1.0
+
+#: After this much silence the subscriber sends PING; no reply within the socket
+#: timeout means the connection is dead even though TCP has not said so (a
+#: network partition, a frozen server).
+_HEALTH_PING_AFTER = 10.0
+
+# Presence: a sorted set per room of `user_id|conn_id|username`, scored by the
+# expiry in epoch ms of the Redis server's clock (one clock for every node, so
+# skewed node clocks cannot expire each other's entries), beside the contract's
+# plain set `room:<room>:users` of user ids. Both keys also carry a key-level
+# TTL, so a room whose every node crashed disappears on its own.
+
+# KEYS: conns1, users1, conns2, users2, ...   ARGV: member, user_id, ttl_ms
+_PRESENCE_UPSERT = """
+local t = redis.call('TIME')
+local ttl = tonumber(ARGV[3])
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
+for i = 1, #KEYS, 2 do
+  redis.call('ZADD', KEYS[i], expiry, ARGV[1])
+  redis.call('SADD', KEYS[i + 1], ARGV[2])
+  for j = i, i + 1 do
+    if redis.call('PTTL', KEYS[j]) < ttl then redis.call('PEXPIRE', KEYS[j], ttl) end
+  end
+end
+return 1
+"""
+
+# Prune expired connections, then make the users set exactly the users that
+# still have a live connection. Returns the live members.
+_PRESENCE_SYNC = """
+local function sync(conns, users)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', conns, '-inf', now)
+  local members = redis.call('ZRANGE', conns, 0, -1)
+  local live = {}
+  for _, m in ipairs(members) do
+    live[string.match(m, '^([^|]*)|')] = true
+  end
+  for _, uid in ipairs(redis.call('SMEMBERS', users)) do
+    if not live[uid] then redis.call('SREM', users, uid) end
+  end
+  if #members > 0 then
+    for uid, _ in pairs(live) do redis.call('SADD', users, uid) end
+    local pttl = redis.call('PTTL', conns)
+    if pttl > 0 then redis.call('PEXPIRE', users, pttl) end
+  end
+  return members
+end
+"""
+
+# KEYS: conns, users   ARGV: member (or none, to only list)
+_PRESENCE_REMOVE_AND_LIST = (
+    _PRESENCE_SYNC
+    + """
+if ARGV[1] then redis.call('ZREM', KEYS[1], ARGV[1]) end
+return sync(KEYS[1], KEYS[2])
+"""
+)
+
+# The first increment sets the TTL; checking PTTL instead of the INCR result
+# also repairs a key that somehow lost its TTL. (EXPIRE NX would need Redis 7.)
+# KEYS: counter   ARGV: ttl_ms
+_COUNTER_INCR = """
+local v = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return v
+"""
+
+OnReconnect = Callable[[], Awaitable[None]]
+
+
+class RedisBroker(Broker):
+    """Broker on Redis (redis.asyncio), so every node sees every room's events.
+
+    Pub/sub uses the exact channel names given (the app passes
+    `room:<room>:channel`) and subscribes per channel, so a node only receives
+    the rooms it serves. One dedicated connection carries the subscriptions;
+    a background task reads it, reconnects with capped, jittered exponential
+    back-off when it drops, resubscribes every channel, then awaits
+    `on_reconnect` so the app can tell its clients to resume (messages
+    published meanwhile were missed, but they are in the store).
+
+    Commands (publish, presence, counters, check) use a separate pool with
+    short socket timeouts and no retry loop beyond one immediate reconnect, so
+    during an outage they raise `BrokerUnavailable` quickly instead of hanging.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "chatd:",
+        *,
+        on_reconnect: OnReconnect | None = None,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        backoff_initial: float = DEFAULT_BACKOFF_INITIAL,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+    ) -> None:
+        self._prefix = prefix
+        self._on_reconnect = on_reconnect
+        self._timeout = socket_timeout
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._where = _describe_url(url)
+        options: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": socket_timeout,
+            # RESP2 on purpose: every Redis version speaks it, and pub/sub
+            # messages arrive as plain replies that `_read` parses (RESP3 would
+            # turn them into push frames routed around `read_response`).
+            "protocol": 2,
+        }
+        # One immediate retry: the first command after a Redis restart finds a
+        # dead pooled connection; the retry opens a fresh one.
+        self._redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+        # The subscriber's own pool never retries on its own: every loss of the
+        # connection must reach `_run`, which resubscribes and calls on_reconnect.
+        self._sub_pool = ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), **options)
+        self._upsert = self._redis.register_script(_PRESENCE_UPSERT)
+        self._remove_and_list = self._redis.register_script(_PRESENCE_REMOVE_AND_LIST)
+        self._counter_incr = self._redis.register_script(_COUNTER_INCR)
+
+        self._listener: Listener | None = None
+        self._channels: set[str] = set()
+        # Guards the pairing of `_channels` with what the live connection has
+        # been asked to subscribe, so no subscribe falls between the two.
+        self._sub_lock = asyncio.Lock()
+        self._sub_conn: AbstractConnection | None = None
+        self._sub_waiters: dict[str, asyncio.Future[None]] = {}
+        # True from start() until the first connection attempt has failed or
+        # succeeded: subscribe() then waits for it rather than return before
+        # the subscription exists (and miss the first messages).
+        self._first_connect = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        """Launch the subscriber task and return at once, whether or not Redis is up."""
+        if self._task is None:
+            self._first_connect = True
+            self._task = asyncio.create_task(self._run(), name="redis-broker-subscriber")
+
+    async def close(self) -> None:
+        """Stop the subscriber task and close every connection."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        await self._redis.aclose()
+        await self._sub_pool.aclose()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the subscriber connection is currently up."""
+        return self._sub_conn is not None
+
+    async def check(self) -> None:
+        await self._call(self._redis.ping())
+
+    # -- pub/sub ---------------------------------------------------------------
+    def set_listener(self, listener: Listener) -> None:
+        self._listener = listener
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        await self._call(self._redis.publish(channel, data))
+
+    async def subscribe(self, channel: str) -> None:
+        """Subscribe, returning once Redis has confirmed it when Redis is up.
+
+        While Redis is down this only records the channel (it is subscribed on
+        reconnect) and returns without raising: joining a room should not fail
+        because fan-out to other nodes is briefly impossible.
+        """
+        async with self._sub_lock:
+            waiter = self._sub_waiters.get(channel)
+            if channel not in self._channels:
+                self._channels.add(channel)
+                conn = self._sub_conn
+                if conn is not None or self._first_connect:
+                    waiter = asyncio.get_running_loop().create_future()
+                    self._sub_waiters[channel] = waiter
+                if conn is not None:
+                    try:
+                        await conn.send_command("SUBSCRIBE", channel, check_health=False)
+                    except (RedisError, OSError) as exc:
+                        # The subscriber task sees the same failure and resubscribes.
+                        logger.debug("SUBSCRIBE %s not sent: %s", channel, exc)
+                        self._sub_waiters.pop(channel, None)
+                        waiter = None
+        if waiter is not None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
+
+    async def unsubscribe(self, channel: str) -> None:
+        async with self._sub_lock:
+            if channel not in self._channels:
+                return
+            self._channels.discard(channel)
+            conn = self._sub_conn
+            if conn is not None:
+                try:
+                    await conn.send_command("UNSUBSCRIBE", channel, check_health=False)
+                except (RedisError, OSError) as exc:
+                    logger.debug("UNSUBSCRIBE %s not sent: %s", channel, exc)
+
+    async def _run(self) -> None:
+        """Keep one subscriber connection up for as long as the broker lives."""
+        delay = self._backoff_initial
+        down_since: float | None = None
+        while True:
+            try:
+                conn, channels = await self._connect()
+            except Exception as exc:
+                self._release_waiters()
+                if down_since is None:
+                    down_since = time.monotonic()
+                    logger.warning("%s; retrying in the background", self._unavailable(exc))
+                else:
+                    logger.debug("redis reconnect failed: %s", exc)
+                delay = await self._backoff(delay)
+                continue
+            connected_at = time.monotonic()
+            # Only after an outage can messages have been missed: then the app
+            # is told to let its clients resume once every channel is back.
+            resume = down_since is not None and bool(channels)
+            if down_since is not None:
+                logger.info(
+                    "redis at %s is back after %.1f s; resubscribing %d channels",
+                    self._where,
+                    connected_at - down_since,
+                    len(channels),
+                )
+            try:
+                await self._read(conn, set(channels) if resume else None)
+            except (RedisError, OSError) as exc:
+                logger.warning("lost %s", self._unavailable(exc))
+            except Exception:
+                logger.exception("redis subscriber failed; reconnecting")
+            finally:
+                self._sub_conn = None
+                self._release_waiters()
+                await conn.disconnect(nowait=True)
+            down_since = time.monotonic()
+            # A connection that held for a while earns a fresh back-off; one that
+            # drops right after connecting keeps growing it, so a flapping server
+            # is not hammered.
+            if down_since - connected_at > self._backoff_max:
+                delay = self._backoff_initial
+            delay = await self._backoff(delay)
+
+    async def _backoff(self, delay: float) -> float:
+        """Sleep about `delay` seconds and return the next, doubled up to the cap."""
+        # Jitter spreads the reconnects of many nodes after a shared outage.
+        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+        return min(delay * 2, self._backoff_max)
+
+    async def _connect(self) -> tuple[AbstractConnection, list[str]]:
+        """Open the subscriber connection and subscribe every wanted channel."""
+        # A connection of our own, not borrowed from the pool: its lifetime is
+        # exactly one subscription session.
+        conn: AbstractConnection = self._sub_pool.make_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.connect()  # type: ignore[no-untyped-call]
+            async with self._sub_lock:
+                channels = sorted(self._channels)
+                if channels:
+                    await conn.send_command("SUBSCRIBE", *channels, check_health=False)
+                self._sub_conn = conn
+                self._first_connect = False
+        except BaseException:
+            await conn.disconnect(nowait=True)
+            raise
+        return conn, channels
+
+    def _release_waiters(self) -> None:
+        """Let every waiting subscribe() return: its channel is subscribed on reconnect."""
+        self._first_connect = False
+        waiters, self._sub_waiters = self._sub_waiters, {}
+        for waiter in waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _read(self, conn: AbstractConnection, resume: set[str] | None) -> None:
+        """Hand every message to the listener, in order, until the connection fails.
+
+        `resume` holds the resubscribed channels after an outage; once Redis
+        has confirmed them all, `on_reconnect` is awaited (before any later
+        message is delivered).
+        """
+        last_heard = time.monotonic()
+        ping_sent: float | None = None
+        while True:
+            frame = await conn.read_response(timeout=_READ_POLL, disconnect_on_error=False)
+            now = time.monotonic()
+            if frame is None:
+                if ping_sent is not None and now - ping_sent > self._timeout:
+                    raise RedisTimeoutError(f"no answer to PING within {self._timeout:g} s")
+                if ping_sent is None and now - last_heard > _HEALTH_PING_AFTER:
+                    await conn.send_command("PING", check_health=False)
+                    ping_sent = now
+                continue
+            last_heard, ping_sent = now, None
+            kind = frame[0]
+            if kind == b"message":
+                await self._deliver(frame[1].decode(), frame[2])
+            elif kind == b"subscribe":
+                channel = frame[1].decode()
+                waiter = self._sub_waiters.pop(channel, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                if resume is not None:
+                    resume.discard(channel)
+                    if not resume:
+                        resume = None
+                        await self._resumed()
+
+    async def _resumed(self) -> None:
+        if self._on_reconnect is None:
+            return
+        try:
+            await self._on_reconnect()
+        except Exception:
+            logger.exception("broker on_reconnect hook failed")
+
+    async def _deliver(self, channel: str, data: bytes) -> None:
+        # Messages already in flight when we unsubscribed are dropped here.
+        if self._listener is None or channel not in self._channels:
+            return
+        try:
+            await self._listener(channel, data)
+        except Exception:
+            logger.exception("broker listener failed on %s", channel)
+
+    # -- presence --------------------------------------------------------------
+    def _conns_key(self, room_id: str) -> str:
+        return f"{self._prefix}room:{room_id}:conns"
+
+    async def presence_add(self, room_id: str, entry: PresenceEntry, ttl: float) -> None:
+        await self.presence_refresh([room_id], entry, ttl)
+
+    async def presence_refresh(self, room_ids: list[str], entry: PresenceEntry, ttl: float) -> None:
+        """Upsert the entries: also restores those lost with a Redis restart."""
+        if not room_ids:
+            return
+        keys = [k for room in room_ids for k in (self._conns_key(room), room_users_key(room))]
+        args: list[str | int] = [_member(entry), entry.user_id, _ms(ttl)]
+        await self._call(self._upsert(keys=keys, args=args))
+
+    async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None:
+        keys = [self._conns_key(room_id), room_users_key(room_id)]
+        await self._call(self._remove_and_list(keys=keys, args=[_member(entry)]))
+
+    async def presence_list(self, room_id: str) -> list[tuple[str, str]]:
+        keys = [self._conns_key(room_id), room_users_key(room_id)]
+        members = await self._call(self._remove_and_list(keys=keys, args=[]))
+        # ZRANGE is in expiry order, so the last-refreshed connection names the user.
+        users: dict[str, str] = {}
+        for member in members:
+            user_id, _conn_id, username = bytes(member).decode().split("|", 2)
+            users[user_id] = username
+        return sorted(users.items())
+
+    # -- counters --------------------------------------------------------------
+    def _counter_key(self, key: str) -> str:
+        return f"{self._prefix}counter:{key}"
+
+    async def incr(self, key: str, ttl: float) -> int:
+        value = await self._call(self._counter_incr(keys=[self._counter_key(key)], args=[_ms(ttl)]))
+        return int(value)
+
+    async def get_counter(self, key: str) -> tuple[int, float]:
+        async def both() -> list[Any]:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(self._counter_key(key))
+                pipe.pttl(self._counter_key(key))
+                return await pipe.execute()
+
+        value, pttl = await self._call(both())
+        if value is None:
+            return 0, 0.0
+        # A key without a TTL (-1) cannot come from `incr`; report no time left.
+        return int(value), max(int(pttl), 0) / 1000
+
+    async def delete(self, key: str) -> None:
+        await self._call(self._redis.delete(self._counter_key(key)))
+
+    # -- errors ----------------------------------------------------------------
+    async def _call(self, op: Awaitable[Any]) -> Any:
+        """Await a command, turning any Redis or network failure into BrokerUnavailable."""
+        try:
+            async with asyncio.timeout(self._timeout * 2):
+                return await op
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> BrokerUnavailable:
+        return BrokerUnavailable(f"redis at {self._where}: {_reason(exc, self._timeout)}")
+
+
+def _member(entry: PresenceEntry) -> str:
+    return f"{entry.user_id}|{entry.conn_id}|{entry.username}"
+
+
+def _ms(seconds: float) -> int:
+    # PEXPIRE refuses 0; a sub-millisecond TTL still gets one millisecond.
+    return max(1, round(seconds * 1000))
+
+
+def _describe_url(url: str) -> str:
+    """host:port (or socket path) of a Redis URL, without credentials."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+
+
+def _reason(exc: BaseException, timeout: float) -> str:
+    """A short, readable cause for an operator: 'connection refused', 'timed out'..."""
+    seen: BaseException | None = exc
+    chain: list[BaseException] = []
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for err in chain:
+        if isinstance(err, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(err, socket.gaierror):
+            return "host name does not resolve"
+        if isinstance(err, AuthenticationError):
+            return "authentication failed"
+        if isinstance(err, TimeoutError | RedisTimeoutError):
+            return f"no answer within {timeout:g} s"
+    for err in chain:
+        if isinstance(err, OSError) and err.strerror:
+            return err.strerror.lower()
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,504 @@
+"""The Broker contract, run against every adapter (in-process and real Redis).
+
+Each test uses fresh channel/room/key names (and, on Redis, its own key prefix),
+so tests share one redis-server without seeing each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from chatd.broker.base import Broker, BrokerUnavailable, PresenceEntry, room_channel, room_users_key
+from chatd.broker.memory import MemoryBroker
+from chatd.broker.redis import RedisBroker
+from tests.fixtures.redis import RedisServer
+
+#: How long a test waits for a delivery that should come; never reached when green.
+WAIT = 5.0
+
+Node = Broker
+MakeNode = Callable[[], Awaitable[Broker]]
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+class Inbox:
+    """A listener that records what it receives and lets a test wait for it."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, bytes]] = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, channel: str, data: bytes) -> None:
+        self.items.append((channel, data))
+        self._changed.set()
+
+    async def wait_for(self, count: int) -> list[tuple[str, bytes]]:
+        async with asyncio.timeout(WAIT):
+            while len(self.items) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.items
+
+    async def wait_for_data(self, data: bytes) -> None:
+        async with asyncio.timeout(WAIT):
+            while data not in [d for _c, d in self.items]:
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def started(broker: Broker) -> Broker:
+    assert isinstance(broker, MemoryBroker | RedisBroker)
+    await broker.start()
+    return broker
+
+
+async def closed(broker: Broker) -> None:
+    assert isinstance(broker, MemoryBroker | RedisBroker)
+    await broker.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_node(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[MakeNode]:
+    """Creates broker nodes. On Redis every node shares the server and prefix,
+    like the nodes of one deployment; in memory there is one process, so one node."""
+    nodes: list[Broker] = []
+    prefix = f"test:{uid()}:"
+    url = request.getfixturevalue("redis_url") if backend == "redis" else ""
+
+    async def make() -> Broker:
+        if backend == "memory":
+            if nodes:
+                return nodes[0]
+            broker: Broker = MemoryBroker()
+        else:
+            broker = RedisBroker(url, prefix)
+        nodes.append(await started(broker))
+        return broker
+
+    yield make
+    for node in nodes:
+        await closed(node)
+
+
+@pytest.fixture
+async def broker(make_node: MakeNode) -> Broker:
+    return await make_node()
+
+
+@pytest.fixture
+async def users_set(
+    backend: str, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[str], Awaitable[set[str] | None]]]:
+    """Reads the contract's `room:<room>:users` set on Redis (None in memory)."""
+    client = Redis.from_url(request.getfixturevalue("redis_url")) if backend == "redis" else None
+
+    async def read(room: str) -> set[str] | None:
+        if client is None:
+            return None
+        return {m.decode() for m in await client.smembers(room_users_key(room))}
+
+    yield read
+    if client is not None:
+        await client.aclose()
+
+
+# -- pub/sub -------------------------------------------------------------------
+async def test_publish_reaches_subscribed_listener_in_order(broker: Broker) -> None:
+    inbox = Inbox()
+    broker.set_listener(inbox)
+    channel = room_channel(uid())
+    await broker.subscribe(channel)
+    sent = [f"m{i}".encode() for i in range(50)]
+    for data in sent:
+        await broker.publish(channel, data)
+    received = await inbox.wait_for(len(sent))
+    assert received == [(channel, d) for d in sent]
+
+
+async def test_unsubscribed_channels_are_not_delivered(broker: Broker) -> None:
+    inbox = Inbox()
+    broker.set_listener(inbox)
+    wanted, other = room_channel(uid()), room_channel(uid())
+    await broker.subscribe(wanted)
+    await broker.publish(other, b"not for us")
+    await broker.publish(wanted, b"first")
+    # Published after `other` from the same node, so had `other` been delivered
+    # it would have arrived before this.
+    assert await inbox.wait_for(1) == [(wanted, b"first")]
+
+    await broker.unsubscribe(wanted)
+    await broker.unsubscribe(wanted)  # unsubscribing twice is harmless
+    await broker.subscribe(other)
+    await broker.publish(wanted, b"after unsubscribe")
+    await broker.publish(other, b"second")
+    await inbox.wait_for(2)
+    assert inbox.items == [(wanted, b"first"), (other, b"second")]
+
+
+async def test_subscribe_is_idempotent(broker: Broker) -> None:
+    inbox = Inbox()
+    broker.set_listener(inbox)
+    channel, marker = room_channel(uid()), room_channel(uid())
+    await broker.subscribe(channel)
+    await broker.subscribe(channel)
+    await broker.subscribe(marker)
+    await broker.publish(channel, b"once")
+    await broker.publish(marker, b"done")
+    await inbox.wait_for_data(b"done")
+    assert inbox.items == [(channel, b"once"), (marker, b"done")]
+
+
+async def test_every_subscribed_node_receives_including_the_publisher(
+    make_node: MakeNode, backend: str
+) -> None:
+    node_a = await make_node()
+    node_b = await make_node()
+    nodes = [node_a] if backend == "memory" else [node_a, node_b]
+    assert len({id(n) for n in nodes}) == len(nodes)
+    inboxes = [Inbox() for _ in nodes]
+    channel = room_channel(uid())
+    for node, inbox in zip(nodes, inboxes, strict=True):
+        node.set_listener(inbox)
+        await node.subscribe(channel)
+
+    await node_a.publish(channel, b"from a")
+    await node_b.publish(channel, b"from b")
+    for inbox in inboxes:
+        assert await inbox.wait_for(2) == [(channel, b"from a"), (channel, b"from b")]
+
+
+async def test_a_node_only_receives_its_own_rooms(make_node: MakeNode, backend: str) -> None:
+    if backend == "memory":
+        pytest.skip("one process is one node")
+    node_a, node_b = await make_node(), await make_node()
+    inbox_a, inbox_b = Inbox(), Inbox()
+    node_a.set_listener(inbox_a)
+    node_b.set_listener(inbox_b)
+    room_a, room_b = room_channel(uid()), room_channel(uid())
+    await node_a.subscribe(room_a)
+    await node_b.subscribe(room_b)
+    await node_a.publish(room_a, b"a1")
+    await node_a.publish(room_b, b"b1")
+    assert await inbox_a.wait_for(1) == [(room_a, b"a1")]
+    assert await inbox_b.wait_for(1) == [(room_b, b"b1")]
+    await node_b.publish(room_b, b"b2")
+    await inbox_b.wait_for(2)
+    assert inbox_a.items == [(room_a, b"a1")]
+
+
+async def test_listener_errors_are_logged_and_delivery_goes_on(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = Inbox()
+
+    async def flaky(channel: str, data: bytes) -> None:
+        if data == b"boom":
+            raise RuntimeError("listener bug")
+        await inbox(channel, data)
+
+    broker.set_listener(flaky)
+    channel = room_channel(uid())
+    await broker.subscribe(channel)
+    await broker.publish(channel, b"boom")
+    await broker.publish(channel, b"after")
+    assert await inbox.wait_for(1) == [(channel, b"after")]
+    assert "listener bug" in caplog.text
+
+
+async def test_publish_does_not_wait_for_the_listener(broker: Broker) -> None:
+    release = asyncio.Event()
+    inbox = Inbox()
+
+    async def slow(channel: str, data: bytes) -> None:
+        await release.wait()
+        await inbox(channel, data)
+
+    broker.set_listener(slow)
+    channel = room_channel(uid())
+    await broker.subscribe(channel)
+    async with asyncio.timeout(2):
+        for i in range(3):
+            await broker.publish(channel, str(i).encode())
+    release.set()
+    assert [d for _c, d in await inbox.wait_for(3)] == [b"0", b"1", b"2"]
+
+
+# -- presence ------------------------------------------------------------------
+async def test_presence_with_two_connections_of_one_user(
+    make_node: MakeNode, users_set: Callable[[str], Awaitable[set[str] | None]], backend: str
+) -> None:
+    node_a, node_b = await make_node(), await make_node()
+    room = uid()
+    tab1 = PresenceEntry("u1", "alice", "c1")
+    tab2 = PresenceEntry("u1", "alice", "c2")
+    bob = PresenceEntry("u2", "bob", "c3")
+    assert await node_a.presence_list(room) == []
+
+    await node_a.presence_add(room, tab1, 30)
+    await node_b.presence_add(room, tab2, 30)  # the second tab landed on another node
+    await node_a.presence_add(room, bob, 30)
+    await node_a.presence_add(room, bob, 30)  # adding again is harmless
+    expected = [("u1", "alice"), ("u2", "bob")]
+    assert await node_a.presence_list(room) == expected
+    assert await node_b.presence_list(room) == expected
+    assert await users_set(room) in ({"u1", "u2"}, None)
+
+    await node_a.presence_remove(room, tab1)
+    assert await node_b.presence_list(room) == expected  # still online in tab 2
+    await node_b.presence_remove(room, tab2)
+    await node_b.presence_remove(room, tab2)  # removing twice is harmless
+    assert await node_a.presence_list(room) == [("u2", "bob")]
+    assert await users_set(room) in ({"u2"}, None)
+
+    await node_a.presence_remove(room, bob)
+    assert await node_a.presence_list(room) == []
+    assert await users_set(room) in (set(), None)
+
+
+async def test_presence_is_per_room(broker: Broker) -> None:
+    room1, room2 = uid(), uid()
+    await broker.presence_add(room1, PresenceEntry("u1", "alice", "c1"), 30)
+    await broker.presence_refresh([room2], PresenceEntry("u2", "bob", "c2"), 30)
+    assert await broker.presence_list(room1) == [("u1", "alice")]
+    assert await broker.presence_list(room2) == [("u2", "bob")]
+
+
+async def test_presence_expires_unless_refreshed(
+    broker: Broker, users_set: Callable[[str], Awaitable[set[str] | None]]
+) -> None:
+    room = uid()
+    await broker.presence_add(room, PresenceEntry("u1", "alice", "c1"), 0.3)
+    await broker.presence_add(room, PresenceEntry("u2", "bob", "c2"), 30)
+    assert await users_set(room) in ({"u1", "u2"}, None)
+    await asyncio.sleep(0.45)
+    assert await broker.presence_list(room) == [("u2", "bob")]
+    assert await users_set(room) in ({"u2"}, None)
+
+
+async def test_refresh_keeps_entries_alive_in_every_room(broker: Broker) -> None:
+    rooms = [uid(), uid()]
+    entry = PresenceEntry("u1", "alice", "c1")
+    for room in rooms:
+        await broker.presence_add(room, entry, 0.3)
+    for _ in range(2):
+        await asyncio.sleep(0.2)
+        await broker.presence_refresh(rooms, entry, 0.3)
+    # 0.4 s after the add: alive only thanks to the refreshes.
+    for room in rooms:
+        assert await broker.presence_list(room) == [("u1", "alice")]
+    await asyncio.sleep(0.45)
+    for room in rooms:
+        assert await broker.presence_list(room) == []
+
+
+# -- counters ------------------------------------------------------------------
+async def test_counters_count_expire_and_delete(broker: Broker) -> None:
+    key, other = f"login:{uid()}", f"login:{uid()}"
+    assert await broker.get_counter(key) == (0, 0.0)
+    assert [await broker.incr(key, 10) for _ in range(3)] == [1, 2, 3]
+    value, ttl = await broker.get_counter(key)
+    assert value == 3
+    assert 9 < ttl <= 10  # later increments did not extend the life
+    assert await broker.get_counter(other) == (0, 0.0)
+
+    await broker.delete(key)
+    await broker.delete(key)  # deleting a missing counter is fine
+    assert await broker.get_counter(key) == (0, 0.0)
+
+    assert await broker.incr(other, 0.2) == 1
+    await asyncio.sleep(0.3)
+    assert await broker.get_counter(other) == (0, 0.0)
+    assert await broker.incr(other, 0.2) == 1  # a new life starts
+
+
+async def test_counters_are_shared_between_nodes(make_node: MakeNode) -> None:
+    node_a, node_b = await make_node(), await make_node()
+    key = f"rate:{uid()}"
+    await node_a.incr(key, 10)
+    await node_b.incr(key, 10)
+    assert (await node_a.get_counter(key))[0] == 2
+
+
+async def test_check_passes_when_up(broker: Broker) -> None:
+    await broker.check()
+
+
+# -- Redis only: keys, outages and recovery --------------------------------------
+async def test_redis_keys_follow_the_contract_and_the_prefix(redis_url: str) -> None:
+    prefix = f"test:{uid()}:"
+    broker = RedisBroker(redis_url, prefix)
+    await broker.start()
+    client = Redis.from_url(redis_url)
+    try:
+        room = uid()
+        await broker.presence_add(room, PresenceEntry("u1", "alice", "c1"), 30)
+        await broker.incr("k", 30)
+        keys = {k.decode() for k in await client.keys(f"*{room}*")}
+        keys |= {k.decode() for k in await client.keys(f"{prefix}*")}
+        assert keys == {
+            room_users_key(room),
+            f"{prefix}room:{room}:conns",
+            f"{prefix}counter:k",
+        }
+        assert await client.type(room_users_key(room)) == b"set"
+        # Every key has a TTL, so nothing is left behind if every node dies.
+        for key in keys:
+            assert await client.pttl(key) > 0
+    finally:
+        await client.aclose()
+        await broker.close()
+
+
+async def test_redis_crashed_node_leaves_no_ghosts(redis_url: str) -> None:
+    prefix = f"test:{uid()}:"
+    crashed, survivor = RedisBroker(redis_url, prefix), RedisBroker(redis_url, prefix)
+    client = Redis.from_url(redis_url)
+    room = uid()
+    try:
+        await crashed.presence_add(room, PresenceEntry("u1", "alice", "c1"), 0.3)
+        await survivor.presence_add(room, PresenceEntry("u2", "bob", "c2"), 30)
+        await crashed.close()  # no presence_remove: the node died
+        await asyncio.sleep(0.45)
+        assert await survivor.presence_list(room) == [("u2", "bob")]
+        assert await client.smembers(room_users_key(room)) == {b"u2"}
+    finally:
+        await client.aclose()
+        await survivor.close()
+
+
+async def test_redis_unreachable_at_start_does_not_block_or_raise() -> None:
+    broker = RedisBroker("redis://127.0.0.1:1", "test:", socket_timeout=1)
+    began = time.monotonic()
+    await broker.start()
+    await broker.subscribe(room_channel("general"))  # remembered for later
+    assert time.monotonic() - began < 0.5
+    with pytest.raises(BrokerUnavailable) as info:
+        await broker.check()
+    assert str(info.value) == "redis at 127.0.0.1:1: connection refused"
+    with pytest.raises(BrokerUnavailable):
+        await broker.publish(room_channel("general"), b"x")
+    with pytest.raises(BrokerUnavailable):
+        await broker.presence_list("general")
+    assert not broker.connected
+    await broker.close()
+
+
+async def test_redis_outage_then_recovery(restartable_redis: RedisServer) -> None:
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    broker = RedisBroker(
+        restartable_redis.url,
+        f"test:{uid()}:",
+        on_reconnect=on_reconnect,
+        socket_timeout=1,
+        backoff_max=0.3,
+    )
+    inbox = Inbox()
+    broker.set_listener(inbox)
+    await broker.start()
+    try:
+        channels = [room_channel(uid()), room_channel(uid())]
+        for channel in channels:
+            await broker.subscribe(channel)
+        await broker.publish(channels[0], b"before")
+        await inbox.wait_for(1)
+        assert not reconnected.is_set()  # nothing to resume on the first connection
+
+        restartable_redis.stop()
+        began = time.monotonic()
+        with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:\d+: connection refused"):
+            await broker.check()
+        with pytest.raises(BrokerUnavailable):
+            await broker.publish(channels[0], b"lost")
+        assert time.monotonic() - began < 1.5
+
+        restartable_redis.start()
+        async with asyncio.timeout(WAIT):
+            await reconnected.wait()
+        await broker.check()
+        for channel in channels:  # every channel was resubscribed
+            await broker.publish(channel, b"after")
+        assert await inbox.wait_for(3) == [
+            (channels[0], b"before"),
+            (channels[0], b"after"),
+            (channels[1], b"after"),
+        ]
+    finally:
+        await broker.close()
+
+
+async def test_redis_down_at_start_then_up(restartable_redis: RedisServer) -> None:
+    restartable_redis.stop()
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    broker = RedisBroker(
+        restartable_redis.url,
+        f"test:{uid()}:",
+        on_reconnect=on_reconnect,
+        socket_timeout=1,
+        backoff_max=0.3,
+    )
+    inbox = Inbox()
+    broker.set_listener(inbox)
+    async with asyncio.timeout(0.5):
+        await broker.start()
+        channel = room_channel(uid())
+        await broker.subscribe(channel)
+    try:
+        await asyncio.sleep(0.3)  # let the subscriber fail a few times
+        restartable_redis.start()
+        async with asyncio.timeout(WAIT):
+            await reconnected.wait()  # channels joined while down were subscribed
+        await broker.publish(channel, b"hello")
+        assert await inbox.wait_for(1) == [(channel, b"hello")]
+    finally:
+        await broker.close()
+
+
+async def test_redis_on_reconnect_failure_does_not_stop_delivery(
+    restartable_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    called = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        called.set()
+        raise RuntimeError("hook bug")
+
+    broker = RedisBroker(
+        restartable_redis.url, f"test:{uid()}:", on_reconnect=on_reconnect, backoff_max=0.3
+    )
+    inbox = Inbox()
+    broker.set_listener(inbox)
+    await broker.start()
+    try:
+        channel = room_channel(uid())
+        await broker.subscribe(channel)
+        restartable_redis.stop()
+        restartable_redis.start()
+        async with asyncio.timeout(WAIT):
+            await called.wait()
+        await broker.publish(channel, b"still works")
+        assert await inbox.wait_for(1) == [(channel, b"still works")]
+        assert "hook bug" in caplog.text
+    finally:
+        await broker.close()
