@@ -19,6 +19,7 @@ from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
 from chatd.keys import AUTH, BROKER, FILES, HUB, SETTINGS, STORE
 from chatd.store import Room, RoomKind
+from chatd.store.factory import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -27,23 +28,9 @@ GENERAL_ROOM = "general"
 
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    if settings.mongodb_uri:
-        from chatd.store.mongo import MongoStore
-
-        mongo = await MongoStore.open(settings.mongodb_uri)
-        app[STORE] = mongo
-        logger.info("store: MongoDB")
-        close = mongo.close
-    else:
-        from chatd.store.sqlite import SqliteStore
-
-        sqlite = await SqliteStore.open(settings.sqlite_path)
-        app[STORE] = sqlite
-        logger.info("store: SQLite at %s", settings.sqlite_path)
-        close = sqlite.close
-    try:
-        await app[STORE].ensure_room(
+    async with open_store(app[SETTINGS]) as store:
+        app[STORE] = store
+        await store.ensure_room(
             Room(
                 id=GENERAL_ROOM,
                 name=GENERAL_ROOM,
@@ -54,8 +41,6 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
             )
         )
         yield
-    finally:
-        await close()
 
 
 async def broker_context(app: web.Application) -> AsyncIterator[None]:

@@ -55,7 +55,9 @@ class ChatClient:
                 body = json.loads(raw)
             return response.status, body, response
 
-    async def register(self, username: str | None = None, password: str = PASSWORD) -> dict[str, Any]:
+    async def register(
+        self, username: str | None = None, password: str = PASSWORD
+    ) -> dict[str, Any]:
         username = username or unique_name()
         status, body, _ = await self.call(
             "POST", "/api/auth/register", json_body={"username": username, "password": password}
@@ -123,7 +125,9 @@ class ChatClient:
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
-                raise TimeoutError(f"no {frame_type} {match} within {timeout} s; saw {self.backlog}")
+                raise TimeoutError(
+                    f"no {frame_type} {match} within {timeout} s; saw {self.backlog}"
+                )
             frame = await self.recv(timeout=left)
             if fits(frame):
                 return frame
@@ -136,7 +140,7 @@ class ChatClient:
         while True:
             try:
                 frames.append(await self.recv(timeout=quiet))
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 return frames
 
     async def closed(self, timeout: float = 15.0) -> tuple[int | None, list[dict[str, Any]]]:
@@ -150,6 +154,10 @@ class ChatClient:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 seen.append(json.loads(msg.data))
                 continue
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+            if msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+            ):
                 return self.ws.close_code, seen
             raise AssertionError(f"unexpected {msg.type}")

@@ -35,6 +35,7 @@ from chatd.store.base import (
     Conflict,
     Message,
     NewMessage,
+    RefreshToken,
     Room,
     RoomKind,
     Store,
@@ -67,6 +68,7 @@ class UserDoc(Document):
     username_key: str
     password_hash: str
     created_at: int
+    tokens_valid_after: int = 0
 
     class Settings:
         name = "users"
@@ -80,6 +82,37 @@ class UserDoc(Document):
             username=self.username,
             password_hash=self.password_hash,
             created_at=self.created_at,
+            tokens_valid_after=self.tokens_valid_after,
+        )
+
+
+class RefreshTokenDoc(Document):
+    """One refresh token of a rotation family; `_id` is the token's SHA-256."""
+
+    id: str  # type: ignore[assignment]
+    family_id: str
+    user_id: str
+    created_at: int
+    expires_at: int
+    used_at: int | None = None
+    revoked: bool = False
+
+    class Settings:
+        name = "refresh_tokens"
+        indexes: ClassVar = [
+            IndexModel([("family_id", ASCENDING)], name="family"),
+            IndexModel([("user_id", ASCENDING)], name="user"),
+        ]
+
+    def to_record(self) -> RefreshToken:
+        return RefreshToken(
+            token_hash=self.id,
+            family_id=self.family_id,
+            user_id=self.user_id,
+            created_at=self.created_at,
+            expires_at=self.expires_at,
+            used_at=self.used_at,
+            revoked=self.revoked,
         )
 
 
@@ -220,7 +253,14 @@ class MessageDoc(Document):
 
 
 #: Every document class init_beanie must bind to the database.
-DOCUMENT_MODELS: Final = (UserDoc, RoomDoc, RoomSeqDoc, MembershipDoc, MessageDoc)
+DOCUMENT_MODELS: Final = (
+    UserDoc,
+    RefreshTokenDoc,
+    RoomDoc,
+    RoomSeqDoc,
+    MembershipDoc,
+    MessageDoc,
+)
 
 
 class MongoStore(Store):
@@ -295,8 +335,46 @@ class MongoStore(Store):
         doc = await UserDoc.find_one({"username_key": _username_key(username)})
         return None if doc is None else doc.to_record()
 
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        await UserDoc.find_one({"_id": user_id}).update({"$set": {"password_hash": password_hash}})
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, tokens_valid_after: int
+    ) -> None:
+        await UserDoc.find_one({"_id": user_id}).update(
+            {"$set": {"password_hash": password_hash, "tokens_valid_after": tokens_valid_after}}
+        )
+
+    # -- refresh tokens --------------------------------------------------------
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        await RefreshTokenDoc(
+            id=token.token_hash,
+            family_id=token.family_id,
+            user_id=token.user_id,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            used_at=token.used_at,
+            revoked=token.revoked,
+        ).insert()
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        doc = await RefreshTokenDoc.get(token_hash)
+        return None if doc is None else doc.to_record()
+
+    async def use_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
+        # One conditional find_one_and_update: of two racing nodes, one wins.
+        collection = RefreshTokenDoc.get_pymongo_collection()
+        raw = await collection.find_one_and_update(
+            {"_id": token_hash, "used_at": None, "revoked": False},
+            {"$set": {"used_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if raw is None else RefreshTokenDoc.model_validate(raw).to_record()
+
+    async def revoke_refresh_family(self, family_id: str) -> None:
+        await RefreshTokenDoc.find({"family_id": family_id}).update_many(
+            {"$set": {"revoked": True}}
+        )
+
+    async def revoke_user_refresh_tokens(self, user_id: str) -> None:
+        await RefreshTokenDoc.find({"user_id": user_id}).update_many({"$set": {"revoked": True}})
 
     # -- rooms and membership --------------------------------------------------
     async def _ensure_seq_counter(self, room_id: str) -> None:

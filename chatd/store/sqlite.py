@@ -26,6 +26,7 @@ from chatd.store.base import (
     Conflict,
     Message,
     NewMessage,
+    RefreshToken,
     Room,
     RoomKind,
     Store,
@@ -104,6 +105,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             WHERE nonce IS NOT NULL
         """,
     ),
+    (
+        # Access tokens issued before this second are refused (password change).
+        "ALTER TABLE users ADD COLUMN tokens_valid_after INTEGER NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE refresh_tokens (
+            token_hash TEXT PRIMARY KEY,  -- SHA-256 of the token; the token is never stored
+            family_id  TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            used_at    INTEGER,
+            revoked    INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)",
+        "CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id)",
+    ),
 )
 
 #: The version `open` brings every file to.
@@ -125,6 +143,19 @@ def _user(row: sqlite3.Row) -> User:
         username=row["username"],
         password_hash=row["password_hash"],
         created_at=row["created_at"],
+        tokens_valid_after=row["tokens_valid_after"],
+    )
+
+
+def _refresh_token(row: sqlite3.Row) -> RefreshToken:
+    return RefreshToken(
+        token_hash=row["token_hash"],
+        family_id=row["family_id"],
+        user_id=row["user_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        used_at=row["used_at"],
+        revoked=bool(row["revoked"]),
     )
 
 
@@ -334,11 +365,61 @@ class SqliteStore(Store):
             )
         return None if row is None else _user(row)
 
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+    async def set_password_hash(
+        self, user_id: str, password_hash: str, tokens_valid_after: int
+    ) -> None:
         async with self._write() as db:
             await db.execute(
-                "UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+                "UPDATE users SET password_hash = ?, tokens_valid_after = ? WHERE id = ?",
+                (password_hash, tokens_valid_after, user_id),
             )
+
+    # -- refresh tokens --------------------------------------------------------
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at,"
+                " expires_at, used_at, revoked) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token.token_hash,
+                    token.family_id,
+                    token.user_id,
+                    token.created_at,
+                    token.expires_at,
+                    token.used_at,
+                    int(token.revoked),
+                ),
+            )
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        async with self._read() as db:
+            cursor = await db.execute(
+                "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
+            )
+            row = await cursor.fetchone()
+        return None if row is None else _refresh_token(row)
+
+    async def use_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
+        # One UPDATE ... WHERE used_at IS NULL: of two racing refreshes (any
+        # process), exactly one changes the row and gets it back.
+        async with self._write() as db:
+            cursor = await db.execute(
+                "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?"
+                " AND used_at IS NULL AND revoked = 0 RETURNING *",
+                (now, token_hash),
+            )
+            row = await cursor.fetchone()
+        return None if row is None else _refresh_token(row)
+
+    async def revoke_refresh_family(self, family_id: str) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?", (family_id,)
+            )
+
+    async def revoke_user_refresh_tokens(self, user_id: str) -> None:
+        async with self._write() as db:
+            await db.execute("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", (user_id,))
 
     # -- rooms and membership --------------------------------------------------
     async def create_room(self, room: Room) -> Room:

@@ -22,6 +22,7 @@ from chatd.store.base import (
     Attachment,
     Conflict,
     NewMessage,
+    RefreshToken,
     Room,
     RoomKind,
     Store,
@@ -136,11 +137,71 @@ async def test_unknown_users_are_none(store: Store) -> None:
 async def test_set_password_hash_replaces_only_that_users_hash(
     store: Store, alice: User, bob: User
 ) -> None:
-    await store.set_password_hash(alice.id, "new-hash")
+    await store.set_password_hash(alice.id, "new-hash", tokens_valid_after=1_700_000_000)
 
     updated = await store.get_user(alice.id)
     assert updated is not None and updated.password_hash == "new-hash"
+    assert updated.tokens_valid_after == 1_700_000_000
     assert await store.get_user(bob.id) == bob
+
+
+# -- refresh tokens ----------------------------------------------------------------
+
+
+def a_refresh_token(family: str = "fam", user_id: str = "u1", **overrides: object) -> RefreshToken:
+    fields: dict[str, object] = {
+        "token_hash": new_id(),
+        "family_id": family,
+        "user_id": user_id,
+        "created_at": 1,
+        "expires_at": 10**13,
+    }
+    fields.update(overrides)
+    return RefreshToken(**fields)  # type: ignore[arg-type]
+
+
+async def test_a_refresh_token_is_used_exactly_once(store: Store) -> None:
+    token = a_refresh_token()
+    await store.add_refresh_token(token)
+    assert await store.get_refresh_token(token.token_hash) == token
+
+    used = await store.use_refresh_token(token.token_hash, now=5)
+    assert used is not None and used.used_at == 5
+    assert await store.use_refresh_token(token.token_hash, now=6) is None
+    stored = await store.get_refresh_token(token.token_hash)
+    assert stored is not None and stored.used_at == 5
+
+
+async def test_racing_uses_of_one_refresh_token_have_one_winner(store: Store) -> None:
+    token = a_refresh_token()
+    await store.add_refresh_token(token)
+    results = await asyncio.gather(
+        *(store.use_refresh_token(token.token_hash, now=i) for i in range(10))
+    )
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_revoking_a_family_or_a_user_stops_their_tokens(store: Store) -> None:
+    first, sibling = a_refresh_token("f1"), a_refresh_token("f1")
+    other_family = a_refresh_token("f2")
+    other_user = a_refresh_token("f3", user_id="u2")
+    for token in (first, sibling, other_family, other_user):
+        await store.add_refresh_token(token)
+
+    await store.revoke_refresh_family("f1")
+    assert await store.use_refresh_token(first.token_hash, now=1) is None
+    assert await store.use_refresh_token(sibling.token_hash, now=1) is None
+    revoked = await store.get_refresh_token(sibling.token_hash)
+    assert revoked is not None and revoked.revoked
+
+    await store.revoke_user_refresh_tokens("u1")
+    assert await store.use_refresh_token(other_family.token_hash, now=1) is None
+    assert await store.use_refresh_token(other_user.token_hash, now=1) is not None
+
+
+async def test_unknown_refresh_tokens_are_none(store: Store) -> None:
+    assert await store.get_refresh_token("nope") is None
+    assert await store.use_refresh_token("nope", now=1) is None
 
 
 # -- rooms -------------------------------------------------------------------------

@@ -165,18 +165,31 @@ async def test_forged_and_malformed_access_tokens_are_refused(client):
     now = int(time.time())
     good = client.token
     bad_tokens = {
-        "alg none": _unsigned({"sub": user_id, "iat": now, "exp": now + 600, "jti": "x",
-                               "iss": "chatd", "aud": "chatd"}),
+        "alg none": _unsigned(
+            {
+                "sub": user_id,
+                "iat": now,
+                "exp": now + 600,
+                "jti": "x",
+                "iss": "chatd",
+                "aud": "chatd",
+            }
+        ),
         "wrong secret": forge({"sub": user_id}, secret="another-secret-of-32-bytes-or-more!!"),
         "HS384 instead of HS256": forge({"sub": user_id}, algorithm="HS384"),
-        "RS256 header on an HMAC token": good.replace(good.split(".")[0], base64.urlsafe_b64encode(
-            b'{"alg":"RS256","typ":"JWT"}').rstrip(b"=").decode()),
+        "RS256 header on an HMAC token": good.replace(
+            good.split(".")[0],
+            base64.urlsafe_b64encode(b'{"alg":"RS256","typ":"JWT"}').rstrip(b"=").decode(),
+        ),
         "expired": forge({"sub": user_id, "iat": now - 1000, "exp": now - 60}),
         "not yet valid": forge({"sub": user_id, "nbf": now + 600}),
         "wrong audience": forge({"sub": user_id, "aud": "someone-else"}),
         "wrong issuer": forge({"sub": user_id, "iss": "evil"}),
-        "no jti": jwt.encode({"sub": user_id, "iat": now, "exp": now + 600, "iss": "chatd",
-                              "aud": "chatd"}, TEST_SECRET, algorithm="HS256"),
+        "no jti": jwt.encode(
+            {"sub": user_id, "iat": now, "exp": now + 600, "iss": "chatd", "aud": "chatd"},
+            TEST_SECRET,
+            algorithm="HS256",
+        ),
         "unknown user": forge({"sub": "nobody"}),
         "truncated": good[:-10],
         "garbage": "garbage",
@@ -312,8 +325,15 @@ async def test_security_headers_on_pages_api_and_errors(client):
 async def test_openapi_document_covers_the_account_endpoints_and_renders(client):
     status, spec, _ = await client.call("GET", "/api/openapi.json")
     assert status == 200 and spec["openapi"].startswith("3.")
-    for path in ("/api/auth/register", "/api/auth/login", "/api/auth/refresh",
-                 "/api/auth/logout", "/api/me", "/api/rooms", "/api/rooms/{room}/messages"):
+    for path in (
+        "/api/auth/register",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/auth/logout",
+        "/api/me",
+        "/api/rooms",
+        "/api/rooms/{room}/messages",
+    ):
         assert path in spec["paths"], path
     register = spec["paths"]["/api/auth/register"]["post"]
     assert {"201", "409", "422"} <= set(register["responses"])

@@ -129,7 +129,9 @@ async def test_messages_to_a_room_you_are_not_in_are_refused(clients):
 
 async def test_an_oversize_frame_closes_only_that_socket_with_1009(clients):
     alice, bob = await clients(), await clients()
-    await alice.ws.send_str(json.dumps({"type": "message", "room": "general", "text": "x" * 1_000_000}))
+    await alice.ws.send_str(
+        json.dumps({"type": "message", "room": "general", "text": "x" * 1_000_000})
+    )
     code, _ = await alice.closed(timeout=5)
     assert code == 1009
     assert (await bob.request({"type": "ping"}))["type"] == "pong"
@@ -280,7 +282,8 @@ async def test_private_rooms_are_for_members_and_invites_arrive_live(clients):
     assert ack["type"] == "ack"
     status, members, _ = await alice.call("GET", f"/api/rooms/{room}/members")
     assert {m["username"] for m in members["members"]} == {
-        alice.user["username"], bob.user["username"]
+        alice.user["username"],
+        bob.user["username"],
     }
 
 

@@ -43,7 +43,9 @@ class RollHandler(Handler):
         assert match is not None  # the schema checked the pattern
         count, sides = int(match[1]), int(match[2])
         if not (1 <= count <= 20 and 2 <= sides <= 100):
-            raise FrameError("invalid", "roll 1-20 dice of 2-100 sides", fields={"dice": ["Out of range."]})
+            raise FrameError(
+                "invalid", "roll 1-20 dice of 2-100 sides", fields={"dice": ["Out of range."]}
+            )
         rolls = [secrets.randbelow(sides) + 1 for _ in range(count)]
         result = {
             "type": "roll",
