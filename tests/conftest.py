@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.mongo",
     "tests.fixtures.redis",
+    "tests.fixtures.s3",
     "tests.fixtures.app",
 ]

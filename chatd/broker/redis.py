@@ -127,9 +127,10 @@ class RedisBroker(Broker):
     `room:<room>:channel`) and subscribes per channel, so a node only receives
     the rooms it serves. One dedicated connection carries the subscriptions;
     a background task reads it, reconnects with capped, jittered exponential
-    back-off when it drops, resubscribes every channel, then awaits
-    `on_reconnect` so the app can tell its clients to resume (messages
-    published meanwhile were missed, but they are in the store).
+    back-off when it drops, resubscribes every channel and, once Redis has
+    confirmed them, awaits `on_reconnect` so the app can tell its clients to
+    resume (messages published during the outage were missed here, but they
+    are in the store).
 
     Commands (publish, presence, counters, check) use a separate pool with
     short socket timeouts and no retry loop beyond one immediate reconnect, so
@@ -227,7 +228,7 @@ class RedisBroker(Broker):
             if channel not in self._channels:
                 self._channels.add(channel)
                 conn = self._sub_conn
-                if conn is not None or self._first_connect:
+                if waiter is None and (conn is not None or self._first_connect):
                     waiter = asyncio.get_running_loop().create_future()
                     self._sub_waiters[channel] = waiter
                 if conn is not None:

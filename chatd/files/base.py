@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 
 class FileTooLarge(Exception):
@@ -18,6 +19,24 @@ class FileTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"file is larger than {limit} bytes")
         self.limit = limit
+
+
+class FileStoreUnavailable(Exception):
+    """The file store backend cannot be reached or used right now (readable reason)."""
+
+
+def content_disposition(filename: str, *, inline: bool) -> str:
+    """A Content-Disposition value that keeps any file name intact (RFC 6266 / RFC 5987).
+
+    Old clients read the quoted ASCII `filename` (non-ASCII, quotes, backslashes and
+    control characters replaced by `_`); current ones read `filename*`, which carries
+    the exact UTF-8 name percent-encoded.
+    """
+    name = filename or "file"
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    encoded = quote(name, safe="")
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 @dataclass(frozen=True, slots=True)

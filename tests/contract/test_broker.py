@@ -30,6 +30,10 @@ def uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class Inbox:
     """A listener that records what it receives and lets a test wait for it."""
 
@@ -109,7 +113,7 @@ async def users_set(
     async def read(room: str) -> set[str] | None:
         if client is None:
             return None
-        return {m.decode() for m in await client.smembers(room_users_key(room))}
+        return {text(m) for m in await client.smembers(room_users_key(room))}
 
     yield read
     if client is not None:
@@ -347,8 +351,8 @@ async def test_redis_keys_follow_the_contract_and_the_prefix(redis_url: str) -> 
         room = uid()
         await broker.presence_add(room, PresenceEntry("u1", "alice", "c1"), 30)
         await broker.incr("k", 30)
-        keys = {k.decode() for k in await client.keys(f"*{room}*")}
-        keys |= {k.decode() for k in await client.keys(f"{prefix}*")}
+        keys = {text(k) for k in await client.keys(f"*{room}*")}
+        keys |= {text(k) for k in await client.keys(f"{prefix}*")}
         assert keys == {
             room_users_key(room),
             f"{prefix}room:{room}:conns",
