@@ -16,7 +16,13 @@ from chatd.health import healthz, readyz
 from chatd.jsonutil import dumps
 from chatd.keys import SETTINGS
 from chatd.realtime import close_sockets, realtime_context
-from chatd.resources import auth_context, broker_context, files_context, store_context
+from chatd.resources import (
+    auth_context,
+    broker_context,
+    files_context,
+    hub_context,
+    store_context,
+)
 from chatd.router import HandlerSpec
 from chatd.security import add_security_headers
 from chatd.settings import Settings
@@ -34,7 +40,14 @@ def create_app(
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[SETTINGS] = settings
     app.cleanup_ctx.extend(
-        [store_context, broker_context, files_context, auth_context, realtime_context(handlers)]
+        [
+            store_context,
+            broker_context,
+            files_context,
+            hub_context,
+            auth_context,
+            realtime_context(handlers),
+        ]
     )
     app.on_response_prepare.append(add_security_headers)
     app.on_shutdown.append(close_sockets)

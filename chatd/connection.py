@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
+from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -41,7 +42,8 @@ class Connection:
         #: Rooms being replayed by `resume`: live events wait here so the client
         #: sees each event once, in seq order.
         self.held: dict[str, list[tuple[int, bytes]]] = {}
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        # bytes: a frame to send; _Close: close after what is queued before it.
+        self._queue: asyncio.Queue[bytes | _Close | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
         self._writer: asyncio.Task[None] | None = None
         self.closing = False
         self._closer: asyncio.Task[None] | None = None
@@ -77,11 +79,18 @@ class Connection:
             self.send_raw(data)
 
     def close_soon(self, code: int, reason: str) -> None:
-        """Close from any task without waiting (the writer may be what is stuck)."""
+        """Close after the frames already queued (e.g. the error that says why).
+
+        A full queue means the writer is stuck on this very client: then the
+        socket is closed at once instead, from its own task.
+        """
         if self.closing:
             return
         self.closing = True
-        self._closer = asyncio.create_task(self._close(code, reason))
+        try:
+            self._queue.put_nowait(_Close(code, reason))
+        except asyncio.QueueFull:
+            self._closer = asyncio.create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         with suppress(Exception):
@@ -92,6 +101,9 @@ class Connection:
             while True:
                 data = await self._queue.get()
                 if data is None or self.ws.closed:
+                    return
+                if isinstance(data, _Close):
+                    await self._close(data.code, data.reason)
                     return
                 await self.ws.send_frame(data, WSMsgType.TEXT)
         except (ConnectionResetError, RuntimeError) as exc:
@@ -109,6 +121,12 @@ class Connection:
         self._writer.cancel()
         with suppress(asyncio.CancelledError):
             await self._writer
+
+
+@dataclass(frozen=True, slots=True)
+class _Close:
+    code: int
+    reason: str
 
 
 GOING_AWAY = WSCloseCode.GOING_AWAY

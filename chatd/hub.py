@@ -222,7 +222,7 @@ class Hub:
         elif kind == "revoked":
             for conn in conns:
                 if event.get("jti") == conn.claims.jti or (
-                    "before" in event and conn.claims.issued_at < int(event["before"])
+                    "version" in event and conn.claims.version < int(event["version"])
                 ):
                     conn.send(frames.error("token_expired", "session revoked; log in again"))
                     conn.close_soon(CLOSE_UNAUTHORIZED, "token revoked")

@@ -23,16 +23,9 @@ def realtime_context(
     """Build the cleanup context; `handlers=None` discovers them via entry points."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
-        hub = Hub(
-            store=app[STORE],
-            broker=app[BROKER],
-            node_id=settings.node_id,
-            prefix=settings.redis_prefix,
-            presence_ttl=settings.presence_ttl,
-        )
+        hub = app[HUB]
         services = Services(
-            settings=settings,
+            settings=app[SETTINGS],
             store=app[STORE],
             broker=app[BROKER],
             files=app[FILES],
@@ -41,7 +34,6 @@ def realtime_context(
         )
         specs = discover_handlers() if handlers is None else list(handlers)
         app[ROUTER] = FrameRouter(specs, services)
-        app[HUB] = hub
         logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
         heartbeat = asyncio.create_task(_presence_heartbeat(hub), name="presence-heartbeat")
         try:

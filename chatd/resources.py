@@ -17,6 +17,7 @@ from chatd.auth.service import AuthService
 from chatd.auth.throttle import LoginThrottle
 from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
+from chatd.hub import Hub
 from chatd.keys import AUTH, BROKER, FILES, HUB, SETTINGS, STORE
 from chatd.store import Room, RoomKind
 from chatd.store.factory import open_store
@@ -67,9 +68,14 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
     else:
         from chatd.broker.memory import MemoryBroker
 
-        app[BROKER] = MemoryBroker()
+        memory = MemoryBroker()
+        await memory.start()
+        app[BROKER] = memory
         logger.info("broker: in-process")
-        yield
+        try:
+            yield
+        finally:
+            await memory.close()
 
 
 async def files_context(app: web.Application) -> AsyncIterator[None]:
@@ -78,7 +84,7 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
         from chatd.files.s3 import S3FileStore
 
         s3 = S3FileStore(
-            bucket=settings.s3_bucket,
+            settings.s3_bucket,
             endpoint_url=settings.s3_endpoint_url,
             region=settings.aws_region,
             access_key_id=settings.aws_access_key_id,
@@ -94,9 +100,14 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
     else:
         from chatd.files.local import LocalFileStore
 
-        app[FILES] = LocalFileStore(settings.files_dir)
+        local = LocalFileStore(settings.files_dir)
+        await local.start()
+        app[FILES] = local
         logger.info("files: local directory %s", settings.files_dir)
-        yield
+        try:
+            yield
+        finally:
+            await local.close()
 
 
 async def auth_context(app: web.Application) -> AsyncIterator[None]:
@@ -110,5 +121,19 @@ async def auth_context(app: web.Application) -> AsyncIterator[None]:
         tokens=AccessTokens(settings.secret_key),
         throttle=LoginThrottle(app[BROKER], settings.redis_prefix),
         key_prefix=settings.redis_prefix,
+        notify_user=app[HUB].publish_user,
+    )
+    yield
+
+
+async def hub_context(app: web.Application) -> AsyncIterator[None]:
+    """This node's socket registry; needs the store and broker, serves auth and handlers."""
+    settings = app[SETTINGS]
+    app[HUB] = Hub(
+        store=app[STORE],
+        broker=app[BROKER],
+        node_id=settings.node_id,
+        prefix=settings.redis_prefix,
+        presence_ttl=settings.presence_ttl,
     )
     yield

@@ -12,6 +12,7 @@ import secrets
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from chatd.protocol import check_server_frame
 
@@ -66,6 +67,21 @@ class ChatClient:
         self.token = body["access_token"]
         self.user = body["user"]
         return body
+
+    def refresh_cookie(self) -> str:
+        """The refresh token this client's cookie jar holds right now."""
+        cookies = self.session.cookie_jar.filter_cookies(URL(self.base_url + "/api/auth/"))
+        return cookies["chatd_refresh"].value
+
+    async def refresh_with(self, token: str) -> tuple[int, Any]:
+        """POST /api/auth/refresh presenting `token`, from outside this client's jar."""
+        async with (
+            aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as outsider,
+            outsider.post(
+                self.base_url + "/api/auth/refresh", headers={"Cookie": f"chatd_refresh={token}"}
+            ) as response,
+        ):
+            return response.status, await response.json()
 
     async def login(self, username: str, password: str = PASSWORD) -> tuple[int, Any]:
         status, body, _ = await self.call(
@@ -154,10 +170,8 @@ class ChatClient:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 seen.append(json.loads(msg.data))
                 continue
-            if msg.type in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSING,
-                aiohttp.WSMsgType.CLOSED,
-            ):
+            if msg.type == aiohttp.WSMsgType.CLOSE:
+                return int(msg.data), seen  # the code the server sent
+            if msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
                 return self.ws.close_code, seen
             raise AssertionError(f"unexpected {msg.type}")

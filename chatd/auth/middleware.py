@@ -22,7 +22,6 @@ PUBLIC_API_PATHS = frozenset(
         "/api/auth/refresh",
         "/api/auth/logout",
         "/api/openapi.json",
-        "/api/ice-servers/public",
     }
 )
 
@@ -39,7 +38,11 @@ def bearer_token(request: web.Request) -> str | None:
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Attach the caller to the request, or answer 401 for protected API paths."""
     path = request.path
-    protected = path.startswith("/api/") and path not in PUBLIC_API_PATHS
+    protected = (
+        path.startswith("/api/")
+        and path not in PUBLIC_API_PATHS
+        and not path.startswith("/api/docs")
+    )
     token = bearer_token(request)
     if token is not None:
         try:

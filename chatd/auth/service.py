@@ -7,7 +7,9 @@ gateway and the REST API authenticate exactly the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from chatd.auth.passwords import PasswordHasher
 from chatd.auth.throttle import LoginThrottle
@@ -20,9 +22,7 @@ from chatd.auth.tokens import (
     new_refresh_token,
 )
 from chatd.broker import Broker
-from chatd.broker.base import user_channel
 from chatd.clock import new_id, now_ms
-from chatd.jsonutil import dumpb
 from chatd.store import Conflict, RefreshToken, Store, User
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class AuthService:
         tokens: AccessTokens,
         throttle: LoginThrottle,
         key_prefix: str,
+        notify_user: Callable[[str, dict[str, Any]], Awaitable[None]],
     ) -> None:
         self._store = store
         self._broker = broker
@@ -72,6 +73,7 @@ class AuthService:
         self.tokens = tokens
         self._throttle = throttle
         self._prefix = key_prefix
+        self._notify_user = notify_user
 
     # -- sign-up and log-in ------------------------------------------------------
     async def register(self, username: str, password: str) -> Session:
@@ -138,10 +140,9 @@ class AuthService:
     async def change_password(self, user: User, current: str, new: str) -> Session:
         if not await self._hasher.verify(current, user.password_hash):
             raise BadCredentials
-        cutoff = now_ms() // 1000
-        await self._store.set_password_hash(user.id, await self._hasher.hash(new), cutoff)
+        version = await self._store.set_password_hash(user.id, await self._hasher.hash(new))
         await self._store.revoke_user_refresh_tokens(user.id)
-        await self._notify(user.id, {"kind": "revoked", "before": cutoff})
+        await self._notify(user.id, {"kind": "revoked", "version": version})
         fresh = await self._store.get_user(user.id)
         assert fresh is not None
         return await self._new_session(fresh, family_id=new_id())
@@ -153,8 +154,8 @@ class AuthService:
         user = await self._store.get_user(claims.user_id)
         if user is None:
             raise InvalidToken("unknown user")
-        if claims.issued_at < user.tokens_valid_after:
-            raise InvalidToken("token revoked", expired=True)
+        if claims.version != user.token_version:
+            raise InvalidToken("token revoked (password changed)", expired=True)
         revoked, _ = await self._broker.get_counter(self._revoked_key(claims.jti))
         if revoked:
             raise InvalidToken("token revoked", expired=True)
@@ -173,15 +174,15 @@ class AuthService:
                 expires_at=now + REFRESH_TOKEN_SECONDS * 1000,
             )
         )
-        access, claims = self.tokens.issue(user.id)
+        access, claims = self.tokens.issue(user.id, user.token_version)
         return Session(user=user, access_token=access, claims=claims, refresh_token=raw)
 
     def _revoked_key(self, jti: str) -> str:
         return f"{self._prefix}revoked-jti:{jti}"
 
-    async def _notify(self, user_id: str, event: dict[str, object]) -> None:
+    async def _notify(self, user_id: str, event: dict[str, Any]) -> None:
         """Tell every node's sockets of this user (they close on revocation)."""
         try:
-            await self._broker.publish(user_channel(self._prefix, user_id), dumpb(event))
+            await self._notify_user(user_id, event)
         except Exception:
             logger.exception("could not publish revocation for user %s", user_id)

@@ -33,6 +33,8 @@ class AccessClaims:
     jti: str
     issued_at: int
     expires_at: int
+    #: The user's token version when issued; a password change bumps it.
+    version: int = 0
 
 
 class AccessTokens:
@@ -42,13 +44,16 @@ class AccessTokens:
         self._secret = secret
         self.lifetime = lifetime
 
-    def issue(self, user_id: str, now: float | None = None) -> tuple[str, AccessClaims]:
+    def issue(
+        self, user_id: str, version: int = 0, now: float | None = None
+    ) -> tuple[str, AccessClaims]:
         issued = int(time.time() if now is None else now)
         claims = AccessClaims(
             user_id=user_id,
             jti=secrets.token_urlsafe(12),
             issued_at=issued,
             expires_at=issued + self.lifetime,
+            version=version,
         )
         payload = {
             "sub": user_id,
@@ -58,6 +63,7 @@ class AccessTokens:
             "jti": claims.jti,
             "iss": ISSUER,
             "aud": AUDIENCE,
+            "ver": claims.version,
         }
         return jwt.encode(payload, self._secret, algorithm="HS256"), claims
 
@@ -77,11 +83,12 @@ class AccessTokens:
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"invalid token: {exc}") from None
         sub, jti, iat, exp = (payload.get(k) for k in ("sub", "jti", "iat", "exp"))
+        version = payload.get("ver", 0)
         if not (isinstance(sub, str) and isinstance(jti, str)):
             raise InvalidToken("invalid token: malformed claims")
-        if not (isinstance(iat, int) and isinstance(exp, int)):
+        if not (isinstance(iat, int) and isinstance(exp, int) and isinstance(version, int)):
             raise InvalidToken("invalid token: malformed claims")
-        return AccessClaims(user_id=sub, jti=jti, issued_at=iat, expires_at=exp)
+        return AccessClaims(user_id=sub, jti=jti, issued_at=iat, expires_at=exp, version=version)
 
 
 def new_refresh_token() -> str:

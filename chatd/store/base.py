@@ -32,8 +32,9 @@ class User:
     username: str
     password_hash: str
     created_at: int
-    #: Access tokens issued before this epoch second are refused (password change).
-    tokens_valid_after: int = 0
+    #: Bumped by every password change; access tokens carry it (claim `ver`) and
+    #: one with an older version is refused, so the change logs out every session.
+    token_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +151,8 @@ class Store(TokenStore):
         """Look a user up by name, ignoring letter case."""
 
     @abc.abstractmethod
-    async def set_password_hash(
-        self, user_id: str, password_hash: str, tokens_valid_after: int
-    ) -> None:
-        """Replace the hash and refuse access tokens issued before `tokens_valid_after` (s)."""
+    async def set_password_hash(self, user_id: str, password_hash: str) -> int:
+        """Replace the hash and bump the user's token version (atomically); return it."""
 
     # -- rooms and membership --------------------------------------------------
     @abc.abstractmethod

@@ -68,7 +68,7 @@ class UserDoc(Document):
     username_key: str
     password_hash: str
     created_at: int
-    tokens_valid_after: int = 0
+    token_version: int = 0
 
     class Settings:
         name = "users"
@@ -82,7 +82,7 @@ class UserDoc(Document):
             username=self.username,
             password_hash=self.password_hash,
             created_at=self.created_at,
-            tokens_valid_after=self.tokens_valid_after,
+            token_version=self.token_version,
         )
 
 
@@ -335,12 +335,16 @@ class MongoStore(Store):
         doc = await UserDoc.find_one({"username_key": _username_key(username)})
         return None if doc is None else doc.to_record()
 
-    async def set_password_hash(
-        self, user_id: str, password_hash: str, tokens_valid_after: int
-    ) -> None:
-        await UserDoc.find_one({"_id": user_id}).update(
-            {"$set": {"password_hash": password_hash, "tokens_valid_after": tokens_valid_after}}
+    async def set_password_hash(self, user_id: str, password_hash: str) -> int:
+        collection = UserDoc.get_pymongo_collection()
+        raw = await collection.find_one_and_update(
+            {"_id": user_id},
+            {"$set": {"password_hash": password_hash}, "$inc": {"token_version": 1}},
+            return_document=ReturnDocument.AFTER,
         )
+        if raw is None:
+            raise StoreError(f"no user {user_id}")
+        return int(raw["token_version"])
 
     # -- refresh tokens --------------------------------------------------------
     async def add_refresh_token(self, token: RefreshToken) -> None:

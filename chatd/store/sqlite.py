@@ -107,7 +107,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     (
         # Access tokens issued before this second are refused (password change).
-        "ALTER TABLE users ADD COLUMN tokens_valid_after INTEGER NOT NULL DEFAULT 0",
+        # Bumped by each password change: access tokens of older versions are refused.
+        "ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0",
         """
         CREATE TABLE refresh_tokens (
             token_hash TEXT PRIMARY KEY,  -- SHA-256 of the token; the token is never stored
@@ -143,7 +144,7 @@ def _user(row: sqlite3.Row) -> User:
         username=row["username"],
         password_hash=row["password_hash"],
         created_at=row["created_at"],
-        tokens_valid_after=row["tokens_valid_after"],
+        token_version=row["token_version"],
     )
 
 
@@ -365,14 +366,17 @@ class SqliteStore(Store):
             )
         return None if row is None else _user(row)
 
-    async def set_password_hash(
-        self, user_id: str, password_hash: str, tokens_valid_after: int
-    ) -> None:
+    async def set_password_hash(self, user_id: str, password_hash: str) -> int:
         async with self._write() as db:
-            await db.execute(
-                "UPDATE users SET password_hash = ?, tokens_valid_after = ? WHERE id = ?",
-                (password_hash, tokens_valid_after, user_id),
+            cursor = await db.execute(
+                "UPDATE users SET password_hash = ?, token_version = token_version + 1"
+                " WHERE id = ? RETURNING token_version",
+                (password_hash, user_id),
             )
+            row = await cursor.fetchone()
+        if row is None:
+            raise StoreError(f"no user {user_id}")
+        return int(row[0])
 
     # -- refresh tokens --------------------------------------------------------
     async def add_refresh_token(self, token: RefreshToken) -> None:

@@ -137,11 +137,13 @@ async def test_unknown_users_are_none(store: Store) -> None:
 async def test_set_password_hash_replaces_only_that_users_hash(
     store: Store, alice: User, bob: User
 ) -> None:
-    await store.set_password_hash(alice.id, "new-hash", tokens_valid_after=1_700_000_000)
+    assert alice.token_version == 0
+    assert await store.set_password_hash(alice.id, "new-hash") == 1
+    assert await store.set_password_hash(alice.id, "newer-hash") == 2
 
     updated = await store.get_user(alice.id)
-    assert updated is not None and updated.password_hash == "new-hash"
-    assert updated.tokens_valid_after == 1_700_000_000
+    assert updated is not None and updated.password_hash == "newer-hash"
+    assert updated.token_version == 2
     assert await store.get_user(bob.id) == bob
 
 

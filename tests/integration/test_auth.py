@@ -44,9 +44,7 @@ async def test_full_flow_register_login_me_refresh_logout_and_socket(client):
     status, me, _ = await client.call("GET", "/api/me")
     assert (status, me) == (200, registered["user"])
 
-    old_cookie = client.session.cookie_jar.filter_cookies(client.base_url + "/api/auth")[
-        "chatd_refresh"
-    ].value
+    old_cookie = client.refresh_cookie()
     status, refreshed, response = await client.call("POST", "/api/auth/refresh")
     assert status == 200 and refreshed["access_token"] != body["access_token"]
     new_cookie = response.cookies["chatd_refresh"]
@@ -56,9 +54,7 @@ async def test_full_flow_register_login_me_refresh_logout_and_socket(client):
     assert not new_cookie["secure"]  # plain-http localhost is the one exception
 
     # The rotated-away token no longer works (and presenting it is theft).
-    status, _, _ = await client.call(
-        "POST", "/api/auth/refresh", headers={"Cookie": f"chatd_refresh={old_cookie}"}
-    )
+    status, _ = await client.refresh_with(old_cookie)
     assert status == 401
 
     client.token = refreshed["access_token"]
@@ -68,9 +64,7 @@ async def test_full_flow_register_login_me_refresh_logout_and_socket(client):
 
     status, _, _ = await client.call("POST", "/api/auth/logout")
     assert status == 204
-    status, _, _ = await client.call(
-        "POST", "/api/auth/refresh", headers={"Cookie": f"chatd_refresh={new_cookie.value}"}
-    )
+    status, _ = await client.refresh_with(new_cookie.value)
     assert status == 401
     # Logout also revokes the access token it was called with.
     status, body, _ = await client.call("GET", "/api/me")
@@ -79,20 +73,14 @@ async def test_full_flow_register_login_me_refresh_logout_and_socket(client):
 
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(client):
     await client.register()
-    stolen = client.session.cookie_jar.filter_cookies(client.base_url + "/api/auth")[
-        "chatd_refresh"
-    ].value
+    stolen = client.refresh_cookie()
     status, _, response = await client.call("POST", "/api/auth/refresh")
     assert status == 200
     current = response.cookies["chatd_refresh"].value
 
-    status, body, _ = await client.call(
-        "POST", "/api/auth/refresh", headers={"Cookie": f"chatd_refresh={stolen}"}
-    )
+    status, body = await client.refresh_with(stolen)
     assert status == 401 and body["error"]["code"] == "unauthorized"
-    status, _, _ = await client.call(
-        "POST", "/api/auth/refresh", headers={"Cookie": f"chatd_refresh={current}"}
-    )
+    status, _ = await client.refresh_with(current)
     assert status == 401, "the legitimate token of a reused family must be revoked too"
 
 
