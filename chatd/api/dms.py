@@ -22,7 +22,11 @@ class OpenDmSchema(StrictSchema):
     users = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         required=True,
-        validate=validate.Length(min=1, max=MAX_DM_MEMBERS),
+        validate=validate.Length(
+            min=1,
+            max=MAX_DM_MEMBERS,
+            error=f"Name 1-{MAX_DM_MEMBERS - 1} users other than yourself.",
+        ),
     )
 
 

@@ -93,11 +93,12 @@ class DeleteHandler(Handler):
         if result is None:  # deleted in the meantime
             raise FrameError("not_found", "no such message in this room")
         deleted, seq = result
+        # Before the ack: once acked, the content is gone, files included.
+        await delete_files(self.services.files, deleted)
         ctx.ack(deleted.id, seq)
         await self.services.hub.publish_event(
             deleted.room_id, seq, frames.message_delete(deleted.room_id, deleted.id, seq)
         )
-        await delete_files(self.services.files, deleted)
 
     async def _moderates(self, ctx: FrameContext, room_id: str) -> bool:
         store = self.services.store
