@@ -240,6 +240,10 @@ async def test_thread_replies_reach_the_room_and_count_on_the_parent(clients: Ma
     assert status == 404
     bad = await bob.request({"type": "message", "room": room, "text": "x", "threadId": "nope"})
     assert bad["code"] == "invalid"
+    # The parent goes; its replies stay readable as a thread.
+    await alice.request({"type": "delete", "room": room, "id": parent["id"]})
+    status, body, _ = await bob.call("GET", path)
+    assert status == 200 and body["parent"] is None and len(body["messages"]) == 3
 
 
 # -- mentions, read state, unread ------------------------------------------------------------
@@ -584,3 +588,14 @@ async def test_deleting_a_file_message_deletes_its_stored_objects(
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite"])
+async def test_the_openapi_document_describes_the_conversation_endpoints(clients: MakeClient):
+    alice = await clients(0)
+    status, spec, _ = await alice.call("GET", "/api/openapi.json")
+    assert status == 200
+    paths = spec["paths"]
+    assert {"get", "post"} <= set(paths["/api/dms"])
+    assert "get" in paths["/api/search"]
+    assert "get" in paths["/api/rooms/{room}/threads/{id}/messages"]
