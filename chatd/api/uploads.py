@@ -15,7 +15,8 @@ import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import Schema, fields, validate
 
 from chatd import frames
@@ -44,6 +45,11 @@ MAX_FIELD_BYTES = 4 * MAX_MESSAGE_CHARS
 #: Multipart framing (boundaries, part headers with long file names) allowed on
 #: top of the files and fields when judging a declared Content-Length.
 FRAMING_ALLOWANCE = 64 * 1024
+#: One header line of a part may be this long: room for a file name of 10,000
+#: characters (which is then cut to 255), not for a memory-filling header.
+MAX_PART_HEADER_LINE = 64 * 1024
+#: Headers per part; a browser sends two (Content-Disposition, Content-Type).
+MAX_PART_HEADERS = 16
 #: The window of the per-user upload rate limit.
 RATE_WINDOW_SECONDS = 60.0
 
@@ -172,7 +178,12 @@ async def _read_form(request: web.Request, room: Room, form: _Form) -> None:
     intake = request.app[INTAKE]
     prefix = upload_prefix(room.id)
     try:
-        reader = await request.multipart()
+        reader = MultipartReader(
+            request.headers,
+            request.content,
+            max_field_size=MAX_PART_HEADER_LINE,
+            max_headers=MAX_PART_HEADERS,
+        )
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise _invalid("_schema", "nested multipart bodies are not accepted")
@@ -187,10 +198,16 @@ async def _read_form(request: web.Request, room: Room, form: _Form) -> None:
                 raise _invalid(
                     name or "_schema", "unknown field (expected file, text, nonce, threadId)"
                 )
-    except ValueError as exc:  # aiohttp's word for a malformed multipart body
-        raise ApiError(400, "bad_request", f"malformed multipart body: {exc}") from None
+    except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
+        raise ApiError(400, "bad_request", f"malformed multipart body: {_reason(exc)}") from None
     if not form.attachments:
         raise _invalid("file", "Missing data for required field.")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, HttpProcessingError):
+        return f"a part header is too long or malformed ({exc.message.splitlines()[0]})"
+    return str(exc)
 
 
 async def _receive_file(intake: FileIntake, part: BodyPartReader, key: str, form: _Form) -> None:
