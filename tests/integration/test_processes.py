@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -78,7 +79,12 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path):
     for variable, (value, named) in cases.items():
         env = {"CHATD_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", variable: value}
         result = subprocess.run(
-            [sys.executable, "-m", "chatd"], env=env, capture_output=True, text=True, timeout=30
+            [sys.executable, "-m", "chatd"],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert result.returncode == 2, (variable, result.stderr)
         lines = result.stderr.strip().splitlines()
@@ -91,7 +97,12 @@ def test_a_shared_deployment_refuses_to_start_without_a_real_secret(tmp_path):
     for secret in (None, "too-short"):
         run_env = dict(env) if secret is None else {**env, "CHATD_SECRET_KEY": secret}
         result = subprocess.run(
-            [sys.executable, "-m", "chatd"], env=run_env, capture_output=True, text=True, timeout=30
+            [sys.executable, "-m", "chatd"],
+            check=False,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert result.returncode == 2
         assert "CHATD_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
@@ -111,7 +122,7 @@ async def test_redis_down_at_start_is_reported_by_readyz_and_recovers(nodes, res
     deadline = time.monotonic() + 15
     while node.get("/readyz")[0] != 200:
         assert time.monotonic() < deadline, node.log()
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     # And it serves real traffic through the broker once Redis is there.
     alice = ChatClient(node.url)
     try:
