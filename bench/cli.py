@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bench import config, plots
-from bench.runner import RunOptions, default_out_dir, python_for_targets, run
+from bench.runner import REPO_ROOT, RunOptions, default_out_dir, python_for_targets, run
 from bench.scenarios import ALL
 from bench.targets import TARGET_NAMES
 
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-workdir", action="store_true", help="do not delete the temp dir")
     r.add_argument("--python", default=python_for_targets(),
                    help="interpreter that runs the servers (needs chatd's deps for chatd)")
+    r.add_argument("--chatd-path", type=Path, default=REPO_ROOT,
+                   help="directory `python -m chatd` is imported from (default: this "
+                        "checkout); point it at another checkout to compare versions")
     r.add_argument("--no-plots", action="store_true")
 
     pl = sub.add_parser("plot", help="re-draw the plots of a results file")
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes=sizes, scenarios=args.scenarios, targets=args.targets,
         generators=args.generators, repeat=max(1, args.repeat), quick=args.quick,
         out_dir=args.out or default_out_dir(args.quick), workdir=args.workdir,
-        keep_workdir=args.keep_workdir, python=args.python, plots=not args.no_plots,
+        keep_workdir=args.keep_workdir, python=args.python,
+        chatd_path=args.chatd_path.resolve(), plots=not args.no_plots,
         command="python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
     )
     asyncio.run(run(opts))

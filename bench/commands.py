@@ -29,6 +29,9 @@ class Setup:
     handshake_timeout: float = 15.0
     #: Add these clients to the ones already set up instead of replacing them.
     append: bool = False
+    #: Makes nonces unique across scenarios and runs: chatd stores one message per
+    #: (user, nonce), and users are reused from the pool.
+    nonce_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)

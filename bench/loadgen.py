@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -227,8 +228,9 @@ class LoadGen:
             if spec.sender:
                 self._senders_per_worker[w] += 1
         per_proc = max(1, connect_concurrency // self.processes)
-        await self.broadcast([Setup(wire, node_urls, share, per_proc, append=append)
-                              for share in shares])
+        prefix = secrets.token_hex(4) + "."
+        await self.broadcast([Setup(wire, node_urls, share, per_proc, append=append,
+                                    nonce_prefix=prefix) for share in shares])
 
     async def connect(self) -> dict[str, Any]:
         started = time.monotonic()

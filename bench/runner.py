@@ -48,6 +48,7 @@ class RunOptions:
     workdir: Path | None
     keep_workdir: bool
     python: str
+    chatd_path: Path
     plots: bool
     command: str
 
@@ -67,6 +68,9 @@ def _git_commit() -> str | None:
 
 async def run(opts: RunOptions) -> Path:
     nofile = raise_nofile_limit()
+    # Scenario 6 imports chatd's store adapters in this process: from the same tree
+    # the chatd targets run.
+    sys.path.insert(0, str(opts.chatd_path))
     started = dt.datetime.now()
     stamp = started.strftime("%Y-%m-%d-%H%M%S")
     workdir = opts.workdir or Path(tempfile.mkdtemp(prefix="chatd-bench-"))
@@ -77,13 +81,14 @@ async def run(opts: RunOptions) -> Path:
                  "workdir": str(workdir)},
         "config": {"sizes": asdict(opts.sizes), "scenarios": opts.scenarios,
                    "targets": opts.targets, "generator_processes": opts.generators,
+                   "chatd_path": str(opts.chatd_path),
                    "repeat": opts.repeat},
         "targets": {name: {"scenarios": {}} for name in opts.targets},
     }
     _log(f"work dir {workdir}; open-file limit {nofile}; results -> {opts.out_dir}")
     redis_port = free_port()
     redis = await start_redis(workdir, redis_port)
-    env = RunEnv(workdir, REPO_ROOT, opts.python, f"redis://127.0.0.1:{redis_port}/0",
+    env = RunEnv(workdir, REPO_ROOT, opts.chatd_path, opts.python, f"redis://127.0.0.1:{redis_port}/0",
                  secrets.token_hex(32))
     ctx = ScenarioContext(sizes=opts.sizes, generators=opts.generators, redis=redis,
                           run_tag=secrets.token_hex(2), log=_log, repo_root=REPO_ROOT)

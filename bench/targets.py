@@ -32,7 +32,11 @@ class RunEnv:
     """What every target needs from the run."""
 
     workdir: Path
+    #: This checkout (on PYTHONPATH for the peer, which lives in bench/).
     repo_root: Path
+    #: Where `python -m chatd` is imported from: this checkout by default, or another
+    #: one to compare two versions of chatd with the same harness.
+    chatd_path: Path
     python: str
     redis_url: str
     secret: str
@@ -60,11 +64,11 @@ class Target(abc.ABC):
     async def tokens(self, count: int) -> tuple[list[str], dict[str, object]]:
         """`count` valid tokens for distinct users, and how they were obtained."""
 
-    def base_env(self) -> dict[str, str]:
+    def base_env(self, source: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _BACKEND_VARS}
-        # Run from source: the repo root on the path, so the bench works on a checkout.
+        # Run from source: the checkout first on the path, so the bench works on a tree.
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(self.env.repo_root), os.environ.get("PYTHONPATH", "")) if p)
+            p for p in (str(source), os.environ.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -126,7 +130,7 @@ class ChatdTarget(Target):
         self.pool = ChatdUserPool("", self.dir / "users.json")
 
     def node_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]:
-        env = self.base_env()
+        env = self.base_env(self.env.chatd_path)
         env["CHATD_DATA_DIR"] = str(self.dir / "data")
         # Set in both modes so tokens stay valid across node restarts and nodes.
         env["CHATD_SECRET_KEY"] = self.env.secret
@@ -141,7 +145,7 @@ class ChatdTarget(Target):
         except StartError as exc:
             raise StartError(
                 f"chatd target {self.name!r} could not start "
-                f"(`{self.env.python} -m chatd` with PYTHONPATH={self.env.repo_root}). "
+                f"(`{self.env.python} -m chatd` with PYTHONPATH={self.env.chatd_path}). "
                 f"Until chatd's server exists this is expected.\n{exc}") from exc
 
     async def tokens(self, count: int) -> tuple[list[str], dict[str, object]]:
@@ -163,7 +167,7 @@ class SocketIOTarget(Target):
         argv = [self.env.python, "-m", "bench.peer_socketio", "--host", "127.0.0.1",
                 "--port", str(port), "--redis-url", self.env.redis_url,
                 "--seq", self.seq_mode]
-        env = self.base_env()
+        env = self.base_env(self.env.repo_root)
         env["CHATD_SECRET_KEY"] = self.env.secret  # read by the peer; not on argv (ps)
         return argv, env
 

@@ -38,7 +38,7 @@ class PoolUser:
 
 class ChatdUserPool:
     def __init__(self, base_url: str, cache_path: Path, *, concurrency: int = 4,
-                 min_valid_s: float = 900.0) -> None:
+                 min_valid_s: float = 240.0) -> None:
         self.base_url = base_url
         self.cache_path = cache_path
         self.concurrency = concurrency
@@ -51,7 +51,11 @@ class ChatdUserPool:
         self.cache_path.write_text(json.dumps([asdict(u) for u in self.users], indent=0))
 
     async def ensure(self, size: int) -> dict[str, Any]:
-        """At least `size` users, each with a token valid for `min_valid_s` more."""
+        """At least `size` users, each with a token valid for `min_valid_s` more.
+
+        A token is checked at `hello` (and again when a storm reconnects), so it has
+        to outlive one scenario, not the run; renewing costs a bcrypt login each.
+        """
         started = time.monotonic()
         sem = asyncio.Semaphore(self.concurrency)
         registered = renewed = 0

@@ -235,6 +235,7 @@ class Worker:
         self.sessions: dict[str | None, aiohttp.ClientSession] = {}
         self.connect_concurrency = 64
         self.handshake_timeout = 15.0
+        self.nonce_prefix = ""
         self.phase = ""
         self.stats = PhaseStats("")
         self.max_acked: dict[str, int] = {}
@@ -265,6 +266,7 @@ class Worker:
                 self.node_urls = cmd.node_urls
                 self.connect_concurrency = cmd.connect_concurrency
                 self.handshake_timeout = cmd.handshake_timeout
+                self.nonce_prefix = cmd.nonce_prefix
                 fresh = [Client(spec, self) for spec in cmd.conns]
                 self.clients = [*self.clients, *fresh] if cmd.append else fresh
                 self.by_id = {c.spec.conn_id: c for c in self.clients}
@@ -476,7 +478,8 @@ class Worker:
         c.n += 1
         ref = c.n
         text = payload.encode(phase, c.spec.conn_id, ref, intended_ns, size)
-        frame = self.wire.message_frame(room, text, ref, f"{c.spec.conn_id}.{ref}")
+        frame = self.wire.message_frame(room, text, ref,
+                                        f"{self.nonce_prefix}{c.spec.conn_id}.{ref}")
         if count:
             c.pending[ref] = (room, intended_ns, frame)
         try:
