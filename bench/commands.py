@@ -147,6 +147,7 @@ class PhaseReport:
     late: int
     errors: dict[str, int]
     latency: tuple[bytes, int]
+    latency_sched: tuple[bytes, int]
     ack_latency: tuple[bytes, int]
     send_lag: tuple[bytes, int]
     first_recv_ns: int

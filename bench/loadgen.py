@@ -104,7 +104,9 @@ class PhaseResult:
     duplicates: int
     late: int
     errors: dict[str, int]
+    #: Delivery latency from the actual send; and from the timetable's intended time.
     latency: LatencyHistogram
+    latency_sched: LatencyHistogram
     ack_latency: LatencyHistogram
     send_lag: LatencyHistogram
     window_s: float
@@ -144,6 +146,7 @@ class PhaseResult:
             "delivery_window_s": round(self.window_s, 3),
             "drain_s": round(self.drain_s, 3),
             "latency_ms": self.latency.summary_ms(),
+            "latency_from_schedule_ms": self.latency_sched.summary_ms(),
             "ack_latency_ms": self.ack_latency.summary_ms(),
             "send_lag_ms": self.send_lag.summary_ms(),
             "seq_gaps": self.seq_gaps,
@@ -330,8 +333,8 @@ class LoadGen:
         sent: dict[str, int] = defaultdict(int)
         rejected: dict[str, int] = defaultdict(int)
         errors: dict[str, int] = defaultdict(int)
-        latency, ack_latency, send_lag = (LatencyHistogram(), LatencyHistogram(),
-                                          LatencyHistogram())
+        latency, latency_sched = LatencyHistogram(), LatencyHistogram()
+        ack_latency, send_lag = LatencyHistogram(), LatencyHistogram()
         for r in reports:
             for room, n in r.sent_by_room.items():
                 sent[room] += n
@@ -340,6 +343,7 @@ class LoadGen:
             for code, n in r.errors.items():
                 errors[code] += n
             latency.merge(LatencyHistogram.decode(r.latency))
+            latency_sched.merge(LatencyHistogram.decode(r.latency_sched))
             ack_latency.merge(LatencyHistogram.decode(r.ack_latency))
             send_lag.merge(LatencyHistogram.decode(r.send_lag))
         start_ns = min((r.send_start_ns for r in reports if r.send_start_ns), default=0)
@@ -359,6 +363,7 @@ class LoadGen:
             late=sum(r.late for r in reports),
             errors=dict(errors),
             latency=latency,
+            latency_sched=latency_sched,
             ack_latency=ack_latency,
             send_lag=send_lag,
             window_s=window,

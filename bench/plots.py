@@ -39,7 +39,7 @@ def latency_vs_load(doc: dict[str, Any], path: Path) -> bool:
             ax.plot(xs, ys, style, marker="o", color=color, label=f"{tname} {pct}")
     limit = doc.get("config", {}).get("sizes", {}).get("s1_p99_limit_ms")
     if limit:
-        ax.axhline(limit, color="grey", linewidth=0.8)
+        ax.axhline(limit, color="grey", linewidth=0.8, label=f"p99 limit {limit} ms")
     members = doc.get("config", {}).get("sizes", {}).get("s1_members")
     ax.set(xscale="log", yscale="log", xlabel="offered publishes/s into one room",
            ylabel="delivery latency (ms)",
@@ -69,6 +69,9 @@ def deliveries(doc: dict[str, Any], path: Path) -> bool:
     ax.set_xticklabels(["1 big room\n(highest clean)", "2 small rooms\n2 nodes",
                         "3 fixed load", "5 reconnect\nstorm"])
     ax.set(ylabel="deliveries/s", title="Deliveries per second (median of runs)")
+    values = [v for vs in data.values() for v in vs if v]
+    if values and max(values) / min(values) > 20:
+        ax.set_yscale("log")  # scenarios differ by orders of magnitude
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
     fig.tight_layout()

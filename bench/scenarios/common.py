@@ -99,6 +99,8 @@ def headline(res: PhaseResult) -> dict[str, Any]:
         "p50_ms": lat["p50"],
         "p99_ms": lat["p99"],
         "p999_ms": lat["p999"],
+        # Same deliveries timed from the open-loop timetable (coordinated-omission safe).
+        "p99_from_schedule_ms": res.latency_sched.summary_ms()["p99"],
         "lost": res.lost,
         "cpu_s_per_million_deliveries": res.server.get("cpu_s_per_million_deliveries"),
         "server_rss_mb": res.server.get("rss_mb_after"),
@@ -110,7 +112,8 @@ def phase_line(res: PhaseResult) -> str:
     h = headline(res)
     return (f"{res.name}: offered {res.offered_rate:g} msg/s -> "
             f"{h['deliveries_per_s']:,.0f} deliveries/s, p50 {h['p50_ms']} ms, "
-            f"p99 {h['p99_ms']} ms, p99.9 {h['p999_ms']} ms, lost {h['lost']}"
+            f"p99 {h['p99_ms']} ms (from schedule {h['p99_from_schedule_ms']}), "
+            f"p99.9 {h['p999_ms']} ms, lost {h['lost']}"
             f"{' (rejected ' + str(res.rejected) + ')' if res.rejected else ''}, "
             f"server {h['cpu_s_per_million_deliveries']} CPU-s/M deliveries, "
             f"RSS {h['server_rss_mb']} MiB, generator busiest process "
