@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 PERCENTILES = (("p50", "-"), ("p99", "--"), ("p999", ":"))
 
@@ -44,6 +45,12 @@ def latency_vs_load(doc: dict[str, Any], path: Path) -> bool:
     ax.set(xscale="log", yscale="log", xlabel="offered publishes/s into one room",
            ylabel="delivery latency (ms)",
            title=f"Scenario 1: one room of {members} members (last run)")
+    # Tick the rates actually offered (every other one when crowded), in plain numbers.
+    rates = sorted({s["offered_msgs_per_s"] for rs in runs.values() for s in rs[-1]["steps"]})
+    ticks = rates if len(rates) <= 10 else rates[::2]
+    ax.set_xticks(ticks, [f"{r:.3g}" for r in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
