@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "removed afterwards)")
     r.add_argument("--keep-workdir", action="store_true", help="do not delete the temp dir")
     r.add_argument("--python", default=python_for_targets(),
-                   help="interpreter that runs the servers (needs chatd's deps for chatd)")
+                   help="interpreter that runs chatd (needs chatd's dependencies); the "
+                        "peer always runs on the bench's own")
     r.add_argument("--chatd-path", type=Path, default=REPO_ROOT,
                    help="directory `python -m chatd` is imported from (default: this "
                         "checkout); point it at another checkout to compare versions")

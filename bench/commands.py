@@ -144,6 +144,7 @@ class PhaseReport:
     acked: int
     received: int
     duplicates: int
+    foreign: int
     late: int
     errors: dict[str, int]
     latency: tuple[bytes, int]

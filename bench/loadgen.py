@@ -102,6 +102,8 @@ class PhaseResult:
     expected: int
     received: int
     duplicates: int
+    #: Deliveries for rooms the receiving connection never joined (see worker).
+    foreign: int
     late: int
     errors: dict[str, int]
     #: Delivery latency from the actual send; and from the timetable's intended time.
@@ -124,6 +126,11 @@ class PhaseResult:
         return max(0, self.expected - self.received)
 
     @property
+    def excess(self) -> int:
+        """Deliveries beyond the expected ones (should be 0: a count to look into)."""
+        return max(0, self.received - self.expected)
+
+    @property
     def deliveries_per_s(self) -> float:
         return self.received / self.window_s if self.window_s > 0 else 0.0
 
@@ -139,7 +146,9 @@ class PhaseResult:
             "expected_deliveries": self.expected,
             "received": self.received,
             "lost": self.lost,
+            "excess": self.excess,
             "duplicates": self.duplicates,
+            "foreign_room_deliveries": self.foreign,
             "late_from_earlier_phase": self.late,
             "errors": self.errors,
             "deliveries_per_s": round(self.deliveries_per_s, 1),
@@ -360,6 +369,7 @@ class LoadGen:
             expected=self._expected(sent, rejected),
             received=sum(r.received for r in reports),
             duplicates=sum(r.duplicates for r in reports),
+            foreign=sum(r.foreign for r in reports),
             late=sum(r.late for r in reports),
             errors=dict(errors),
             latency=latency,

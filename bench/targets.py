@@ -164,7 +164,8 @@ class SocketIOTarget(Target):
         super().__init__(env)
 
     def node_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]:
-        argv = [self.env.python, "-m", "bench.peer_socketio", "--host", "127.0.0.1",
+        # The peer is part of the bench: it runs on the bench's own interpreter.
+        argv = [sys.executable, "-m", "bench.peer_socketio", "--host", "127.0.0.1",
                 "--port", str(port), "--redis-url", self.env.redis_url,
                 "--seq", self.seq_mode]
         env = self.base_env(self.env.repo_root)

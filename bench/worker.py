@@ -78,6 +78,7 @@ class PhaseStats:
         self.acked = 0
         self.received = 0
         self.duplicates = 0
+        self.foreign = 0
         self.late = 0
         self.closed = 0
         self.first_recv_ns = 0
@@ -137,6 +138,12 @@ class Client:
     def on_message(self, room: str, seq: int, text: str) -> None:
         w = self.worker
         stats = w.stats
+        if room not in self.spec.rooms:
+            # chatd delivers a room to every connection of a member *user*; a user
+            # whose other connections joined other rooms gets those too. Counted
+            # apart so they neither inflate deliveries nor hide a loss.
+            stats.foreign += 1
+            return
         if not self._track_seq(room, seq):
             stats.duplicates += 1
             return
@@ -551,6 +558,7 @@ class Worker:
             acked=s.acked,
             received=s.received,
             duplicates=s.duplicates,
+            foreign=s.foreign,
             late=s.late,
             errors=dict(s.errors),
             latency=s.latency.encode(),

@@ -33,11 +33,21 @@ class ScenarioContext:
 
 async def tokens_for(ctx: ScenarioContext, target: Target, clients: int) -> tuple[
         Callable[[int], str], dict[str, object]]:
-    """A token per client index; users are dealt round-robin from a pool of at most
-    `pool_users`, so members of one room are distinct users when the pool allows."""
+    """A token per client index: client i is user i while the pool lasts.
+
+    chatd's room membership belongs to the user, so every connection of a user gets
+    every room the user is in. With one user per client, a client receives its own
+    room only, as with the peer. A pool smaller than the clients wraps around and
+    users then sit in several rooms: the run still counts correctly (deliveries for
+    rooms a client did not join are `foreign_room_deliveries`), but chatd does more
+    work than the peer, so that is recorded as `users_shared`.
+    """
     users = max(1, min(clients, ctx.sizes.pool_users))
     tokens, info = await target.tokens(users)
+    info = {**info, "clients": clients, "users_shared": clients > users}
     ctx.log(f"  users: {info}")
+    if clients > users:
+        ctx.log(f"  note: {clients} clients share {users} users (raise pool_users to avoid)")
     return (lambda i: tokens[i % len(tokens)]), info
 
 
@@ -102,6 +112,7 @@ def headline(res: PhaseResult) -> dict[str, Any]:
         # Same deliveries timed from the open-loop timetable (coordinated-omission safe).
         "p99_from_schedule_ms": res.latency_sched.summary_ms()["p99"],
         "lost": res.lost,
+        "excess": res.excess,
         "cpu_s_per_million_deliveries": res.server.get("cpu_s_per_million_deliveries"),
         "server_rss_mb": res.server.get("rss_mb_after"),
         "generator_max_util": round(res.generator_max_util, 3),
@@ -114,6 +125,8 @@ def phase_line(res: PhaseResult) -> str:
             f"{h['deliveries_per_s']:,.0f} deliveries/s, p50 {h['p50_ms']} ms, "
             f"p99 {h['p99_ms']} ms (from schedule {h['p99_from_schedule_ms']}), "
             f"p99.9 {h['p999_ms']} ms, lost {h['lost']}"
+            f"{', EXCESS ' + str(res.excess) if res.excess else ''}"
+            f"{', foreign ' + str(res.foreign) if res.foreign else ''}"
             f"{' (rejected ' + str(res.rejected) + ')' if res.rejected else ''}, "
             f"server {h['cpu_s_per_million_deliveries']} CPU-s/M deliveries, "
             f"RSS {h['server_rss_mb']} MiB, generator busiest process "

@@ -26,7 +26,7 @@ TITLE = "One big room: highest clean publish rate"
 
 def is_clean(res: PhaseResult, p99_limit_ms: float) -> bool:
     p99 = res.latency.summary_ms()["p99"]
-    return (res.lost == 0 and res.rejected == 0 and res.send_failed == 0
+    return (res.lost == 0 and res.excess == 0 and res.rejected == 0 and res.send_failed == 0
             and p99 is not None and p99 <= p99_limit_ms)
 
 
