@@ -15,10 +15,10 @@ reports the backend as skipped with the reason.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -38,54 +38,17 @@ class Unavailable(Exception):
     """This backend cannot be measured here yet; the message says why."""
 
 
-async def _construct(cls: Any, *args: Any) -> Any:
-    """Build an adapter whatever its lifecycle shape: an async `open`/`connect`
-    classmethod, or a constructor followed by an async set-up method."""
-    # TODO(bench): replace with the adapters' documented constructors once
-    # chatd.store.sqlite / chatd.store.mongo land (and drop the guessing).
-    for factory in ("open", "connect", "create"):
-        fn = getattr(cls, factory, None)
-        if fn is not None and isinstance(inspect.getattr_static(cls, factory),
-                                         classmethod | staticmethod):
-            obj = fn(*args)
-            return await obj if inspect.isawaitable(obj) else obj
-    store = cls(*args)
-    for setup in ("open", "connect", "start", "init", "initialize", "setup"):
-        fn = getattr(store, setup, None)
-        if callable(fn):
-            res = fn()
-            if inspect.isawaitable(res):
-                await res
-            break
-    return store
-
-
-async def _close(store: Any) -> None:
-    for name in ("close", "aclose", "stop"):
-        fn = getattr(store, name, None)
-        if callable(fn):
-            res = fn()
-            if inspect.isawaitable(res):
-                await res
-            return
-
-
 async def open_store(kind: str, workdir: Path) -> tuple[Any, Callable[[], Awaitable[None]]]:
     if kind == "sqlite":
-        try:
-            from chatd.store.sqlite import SqliteStore  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415 - may not exist yet
-        except ImportError as exc:
-            raise Unavailable(f"chatd.store.sqlite.SqliteStore is not importable yet ({exc})"
-                              ) from exc
-        store = await _construct(SqliteStore, workdir / "s6.db")
-        return store, lambda: _close(store)
+        from chatd.store.sqlite import SqliteStore
+
+        sqlite = await SqliteStore.open(workdir / "s6.db")
+        return sqlite, sqlite.close
     if kind == "mongo":
-        try:
-            from chatd.store.mongo import MongoStore  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415 - may not exist yet
-        except ImportError as exc:
-            raise Unavailable(f"chatd.store.mongo.MongoStore is not importable yet ({exc})"
-                              ) from exc
-        exe = shutil.which("nx-27017")
+        from chatd.store.mongo import MongoStore
+
+        beside_python = Path(sys.executable).with_name("nx-27017")
+        exe = str(beside_python) if beside_python.exists() else shutil.which("nx-27017")
         if exe is None:
             raise Unavailable("nx-27017 is not installed (pip install nx-27017)")
         port = free_port()
@@ -96,16 +59,16 @@ async def open_store(kind: str, workdir: Path) -> tuple[Any, Callable[[], Awaita
         server.spawn()
         await _wait_port(port, server)
         try:
-            store = await _construct(MongoStore, f"mongodb://127.0.0.1:{port}/chatd_bench")
+            mongo = await MongoStore.open(f"mongodb://127.0.0.1:{port}/chatd_bench")
         except BaseException:
             await server.stop()
             raise
 
         async def cleanup() -> None:
-            await _close(store)
+            await mongo.close()
             await server.stop()
 
-        return store, cleanup
+        return mongo, cleanup
     raise ValueError(kind)
 
 
@@ -126,7 +89,7 @@ async def _wait_port(port: int, proc: ManagedProcess, timeout_s: float = 15) -> 
 
 
 async def measure(ctx: ScenarioContext, store: Any) -> dict[str, Any]:
-    from chatd.store import NewMessage, Room, RoomKind  # noqa: PLC0415 - chatd only needed here
+    from chatd.store import NewMessage, Room, RoomKind
 
     sz = ctx.sizes
     now_ms = int(time.time() * 1000)
