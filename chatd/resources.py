@@ -149,4 +149,7 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
         prefix=settings.redis_prefix,
         presence_ttl=settings.presence_ttl,
     )
-    yield
+    try:
+        yield
+    finally:
+        await app[HUB].stop()

@@ -172,7 +172,11 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     origins = _list(env, "CHATD_ALLOWED_ORIGINS")
     for origin in origins:
         parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+        ):
             raise SettingsError(
                 "CHATD_ALLOWED_ORIGINS", f"not an origin (scheme://host[:port]): {origin!r}"
             )
