@@ -116,11 +116,15 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
 async def intake_context(app: web.Application) -> AsyncIterator[None]:
     """Upload handling over the file store; widens the web client's CSP for S3 downloads."""
     files = app[FILES]
-    app[INTAKE] = FileIntake(files, Previewer(), app[SETTINGS].max_upload_bytes)
+    intake = FileIntake(files, Previewer(), app[SETTINGS].max_upload_bytes)
+    app[INTAKE] = intake
     origin = await files.download_origin()
     if origin is not None:
         app[CONTENT_POLICY] = content_security_policy(media_origins=[origin])
-    yield
+    try:
+        yield
+    finally:
+        await intake.close()
 
 
 async def auth_context(app: web.Application) -> AsyncIterator[None]:

@@ -26,11 +26,11 @@ from chatd.api.parsing import validate as validate_fields
 from chatd.auth.middleware import current_user
 from chatd.auth.schemas import StrictSchema
 from chatd.files import FileTooLarge
-from chatd.files.intake import EmptyFile, FileIntake, discard
+from chatd.files.intake import EmptyFile, FileIntake
 from chatd.files.names import file_key, upload_prefix
 from chatd.handlers.messages import MAX_MESSAGE_CHARS, MAX_NONCE_CHARS
 from chatd.jsonutil import dumps
-from chatd.keys import BROKER, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.keys import BROKER, HUB, INTAKE, SETTINGS, STORE
 from chatd.store import Attachment, Message, NewMessage, Room, User
 
 logger = logging.getLogger(__name__)
@@ -107,18 +107,19 @@ async def upload(request: web.Request) -> web.Response:
     _check_declared_length(request)
     if request.content_type != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "send the files as multipart/form-data")
+    intake = request.app[INTAKE]
     form = _Form()
     try:
         await _read_form(request, room, form)
         message, created = await _store_message(request, room, user, form)
     except BaseException:
-        await discard(request.app[FILES], _keys(form.attachments))
+        await intake.discard(_keys(form.attachments))
         raise
     if created:
         await request.app[HUB].publish_event(room.id, message.seq, frames.message(message))
     else:
         # A retry of an upload that was stored: the first copy stands.
-        await discard(request.app[FILES], _keys(form.attachments))
+        await intake.discard(_keys(form.attachments))
     return web.json_response(
         {"message": frames.message(message)}, status=201 if created else 200, dumps=dumps
     )

@@ -37,6 +37,34 @@ class FileIntake:
         self._files = files
         self._previewer = previewer
         self.max_size = max_size
+        #: Clean-ups still running; held so they finish even if their request died.
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    async def discard(self, keys: Iterable[str | None]) -> None:
+        """Delete the stored objects of a failed upload, even while its request is cancelled.
+
+        The deletions run in their own task, shielded, so a client that hangs
+        up mid-upload leaves no orphaned objects behind.
+        """
+        wanted = [key for key in keys if key]
+        if not wanted:
+            return
+        task = asyncio.create_task(self._delete_all(wanted))
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(task)
+
+    async def close(self) -> None:
+        """Let clean-ups still running finish (app shutdown)."""
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
+
+    async def _delete_all(self, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                await self._files.delete(key)
+            except Exception:
+                logger.exception("could not delete %s after a failed upload", key)
 
     async def receive(
         self, key: str, raw_name: str | None, chunks: AsyncIterator[bytes]
@@ -63,7 +91,7 @@ class FileIntake:
             try:
                 return await self._add_preview(attachment, spool)
             except BaseException:
-                await discard(self._files, [key])
+                await self.discard([key])
                 raise
         finally:
             if spool is not None:
@@ -86,26 +114,6 @@ class FileIntake:
             height=preview.height,
             thumbnail_key=thumb,
         )
-
-
-async def discard(files: FileStore, keys: Iterable[str | None]) -> None:
-    """Delete stored objects of a failed upload, even while the request is cancelled.
-
-    The deletions run in their own task, shielded, so a client that hangs up
-    mid-upload does not leave orphaned objects behind.
-    """
-    wanted = [key for key in keys if key]
-    if not wanted:
-        return
-
-    async def delete_all() -> None:
-        for key in wanted:
-            try:
-                await files.delete(key)
-            except Exception:
-                logger.exception("could not delete %s after a failed upload", key)
-
-    await asyncio.shield(asyncio.ensure_future(delete_all()))
 
 
 async def _read_head(chunks: AsyncIterator[bytes]) -> bytes:

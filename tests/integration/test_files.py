@@ -30,6 +30,7 @@ from chatd.store import Message
 from chatd.store.factory import open_store
 from tests import images
 from tests.client import ChatClient, unique_name
+from tests.fixtures.s3 import open_s3_client
 
 MiB = 1024 * 1024
 
@@ -122,6 +123,20 @@ def stored_files(settings: Settings) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+async def stored_objects(settings: Settings) -> list[str]:
+    """Every object (and unfinished multipart upload) in the node's file store."""
+    if not settings.s3_bucket:
+        return stored_files(settings)
+    assert settings.s3_endpoint_url is not None
+    async with open_s3_client(settings.s3_endpoint_url) as client:
+        objects = await client.list_objects_v2(Bucket=settings.s3_bucket)
+        uploads = await client.list_multipart_uploads(Bucket=settings.s3_bucket)
+    return sorted(
+        [o["Key"] for o in objects.get("Contents", [])]
+        + [f"upload:{u['Key']}" for u in uploads.get("Uploads", [])]
+    )
+
+
 def rss_bytes() -> int:
     """This process's resident memory right now (the server runs in it)."""
     with open("/proc/self/statm") as statm:
@@ -156,10 +171,10 @@ def files(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def node(make_settings, start_server):
-    """One embedded node (SQLite, in-process broker, local files) and its settings."""
+    """One embedded node (SQLite, in-process broker, local files unless told) and its settings."""
 
-    async def start(**env: str) -> tuple[str, Settings]:
-        settings = make_settings(**env)
+    async def start(*, files: str = "local", **env: str) -> tuple[str, Settings]:
+        settings = make_settings(files=files, **env)
         return await start_server(settings=settings), settings
 
     return start
@@ -327,19 +342,23 @@ async def test_a_declared_length_beyond_any_valid_upload_is_refused_before_the_b
         writer.close()
 
 
-async def test_a_file_just_over_the_limit_is_refused_and_nothing_is_kept(node, clients):
-    base, settings = await node(CHATD_MAX_UPLOAD_BYTES="5000")
+async def test_a_file_just_over_the_limit_is_refused_and_nothing_is_kept(files, node, clients):
+    base, settings = await node(files=files, CHATD_MAX_UPLOAD_BYTES=str(9 * MiB))
     alice = await clients(base)
-    ok, _, _ = await upload(alice, "general", [("fits.bin", b"\x01" * 5000, "x/y")])
+    ok, _, _ = await upload(alice, "general", [("fits.bin", b"\x01" * 9 * MiB, "x/y")])
     assert ok == 201
-    kept = stored_files(settings)
+    kept = await stored_objects(settings)
+    assert len(kept) == 1
     status, body, _ = await upload(
         alice,
         "general",
-        [("small.bin", b"\x02" * 100, "x/y"), ("big.bin", b"\x03" * 5001, "x/y")],
+        [
+            ("photo.png", images.png(), "image/png"),  # stored with its thumbnail...
+            ("big.bin", b"\x03" * (9 * MiB + 1), "x/y"),  # S3: one 8 MiB part already up
+        ],
     )
     assert status == 413 and "file 2" in body["error"]["message"]
-    assert stored_files(settings) == kept  # the first file of the refused upload is gone too
+    assert await stored_objects(settings) == kept  # ...and gone again, with the partial upload
 
 
 async def test_a_client_hanging_up_mid_upload_leaves_nothing(node, clients):
