@@ -196,9 +196,7 @@ async def _read_form(request: web.Request, room: Room, form: _Form) -> None:
                     raise _invalid(name, "given more than once")
                 form.values[name] = await _read_field(part, name)
             else:
-                raise _invalid(
-                    name or "_schema", "unknown field (expected file, text, nonce, threadId)"
-                )
+                raise _invalid(name or "_schema", f"unknown field (expected {_EXPECTED})")
     except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
         raise ApiError(400, "bad_request", f"malformed multipart body: {_reason(exc)}") from None
     if not form.attachments:
