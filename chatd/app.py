@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from chatd.api import dms as dms_api
+from chatd.api import downloads as downloads_api
 from chatd.api import rooms as rooms_api
 from chatd.api import search as search_api
 from chatd.api import threads as threads_api
+from chatd.api import uploads as uploads_api
 from chatd.api.errors import error_middleware
 from chatd.api.openapi import build_spec
 from chatd.auth import views as auth_views
@@ -24,6 +26,7 @@ from chatd.resources import (
     broker_context,
     files_context,
     hub_context,
+    intake_context,
     store_context,
 )
 from chatd.router import HandlerSpec
@@ -47,6 +50,7 @@ def create_app(
             store_context,
             broker_context,
             files_context,
+            intake_context,
             hub_context,
             auth_context,
             realtime_context(handlers),
@@ -62,6 +66,8 @@ def create_app(
     threads_api.add_routes(app)
     dms_api.add_routes(app)
     search_api.add_routes(app)
+    uploads_api.add_routes(app)
+    downloads_api.add_routes(app)
     setup_web(app)
     _add_openapi(app)
     return app

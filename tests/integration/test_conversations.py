@@ -11,13 +11,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 
-from chatd.files.local import LocalFileStore
 from chatd.settings import Settings
-from chatd.store import Attachment, NewMessage
-from chatd.store.sqlite import SqliteStore
+from tests import images
 from tests.client import ChatClient, unique_name
+from tests.integration.test_files import stored_objects, upload
 
 MakeClient = Callable[..., Awaitable[ChatClient]]
 
@@ -514,80 +512,41 @@ async def test_concurrent_events_from_both_nodes_arrive_gapless_and_in_order_eve
         assert seen == list(range(base["seq"], last + 1))
 
 
-@pytest.mark.parametrize("store_backend", ["mongo"])
-async def test_a_seq_taken_but_never_logged_does_not_stall_the_room(
-    clients: MakeClient, shared_settings: Settings
-):
-    # A node that dies between MongoDB's $inc and its event write leaves a
-    # hole; the others wait briefly for it, then carry on past it.
-    alice, bob = await clients(0), await clients(1)
-    room = await in_a_room(alice, bob)
-    first = await say(alice, room, "before")
-    await bob.expect("message", id=first["id"])
-    assert shared_settings.mongodb_uri is not None
-    client: MongoClient[dict[str, Any]] = MongoClient(shared_settings.mongodb_uri)
-    try:
-        client.get_default_database()["room_seqs"].update_one({"_id": room}, {"$inc": {"seq": 1}})
-    finally:
-        client.close()
-
-    after = await say(alice, room, "after the hole")
-    again = await say(bob, room, "and on")
-
-    assert after["seq"] == first["seq"] + 2
-    for watcher in (alice, bob):
-        assert (await watcher.expect("message", id=after["id"]))["seq"] == after["seq"]
-        assert (await watcher.expect("message", id=again["id"]))["seq"] == again["seq"]
-
-
 # -- files of deleted messages ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("store_backend", ["sqlite"])
-async def test_deleting_a_file_message_deletes_its_stored_objects(
-    clients: MakeClient, shared_settings: Settings
+async def test_deleting_a_file_message_deletes_its_objects_and_urls(
+    start_server: Any, make_settings: Any, store_backend: str, s3_env: dict[str, str]
 ):
-    # Uploads are another issue's endpoint; the message is stored the way it
-    # will store one, through a second store on the same SQLite file.
-    alice = await clients(0)
-    room = await in_a_room(alice)
-    files = LocalFileStore(shared_settings.files_dir)
-    await files.start()
-    keys = ["uploads/a.png", "thumbs/a.webp"]
-    for key in keys:
-        await files.put(key, _chunks(b"image bytes"), "image/png", 1024)
-    side = await SqliteStore.open(shared_settings.sqlite_path)
+    # s3_env is requested here: its bucket is made by an async fixture, which
+    # make_settings cannot start from inside the running test.
+    settings = make_settings(store=store_backend, broker="redis", files="s3")
+    base = [await start_server(settings=settings), await start_server(settings=settings)]
+    owner, bob = ChatClient(base[0]), ChatClient(base[1])
     try:
-        message, _ = await side.append_message(
-            NewMessage(
-                room_id=room,
-                user_id=alice.user["id"],
-                username=alice.user["username"],
-                text="",
-                message_type="file",
-                attachments=(
-                    Attachment(
-                        key=keys[0],
-                        name="a.png",
-                        size=11,
-                        content_type="image/png",
-                        thumbnail_key=keys[1],
-                    ),
-                ),
-            )
+        for client in (owner, bob):
+            await client.register()
+            await client.connect()
+        room = await in_a_room(owner, bob)
+        status, body, _ = await upload(
+            bob,
+            room,
+            [("photo.png", images.png(), "image/png"), ("notes.txt", b"hi", "text/plain")],
         )
+        assert status == 201, body
+        sent = body["message"]
+        assert len(await stored_objects(settings)) == 3  # two files and a thumbnail
+
+        ack = await owner.request({"type": "delete", "room": room, "id": sent["id"]})
+
+        assert ack["type"] == "ack"
+        assert await stored_objects(settings) == []
+        await bob.expect("message-delete", id=sent["id"])
+        status, _, _ = await bob.call("GET", sent["fileUrl"])
+        assert status == 404
     finally:
-        await side.close()
-
-    ack = await alice.request({"type": "delete", "room": room, "id": message.id})
-
-    assert ack["type"] == "ack"
-    assert [await files.size(key) for key in keys] == [None, None]
-    await files.close()
-
-
-async def _chunks(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+        for client in (owner, bob):
+            await client.close()
 
 
 @pytest.mark.parametrize("store_backend", ["sqlite"])
