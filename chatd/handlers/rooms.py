@@ -38,5 +38,7 @@ class LeaveHandler(Handler):
         if room is not None and room.kind is RoomKind.DM:
             raise FrameError("invalid", "direct messages have a fixed set of members")
         await self.services.hub.leave_local(ctx.conn, frame["room"])
-        ctx.reply(frames.left(frame["room"]))
+        # Membership goes before the answer: once `left` arrives, history and
+        # search no longer show the room to this user.
         await rooms.leave_room(self.services.store, self.services.hub, ctx.user.id, frame["room"])
+        ctx.reply(frames.left(frame["room"]))
