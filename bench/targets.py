@@ -26,6 +26,10 @@ from bench.userpool import ChatdUserPool, minted_pool
 _BACKEND_VARS = ("MONGODB_URI", "REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL",
                  "CHATD_DATA_DIR", "CHATD_SECRET_KEY", "PORT")
 
+#: Environment every chatd node gets (documented in bench/README.md).
+CHATD_BCRYPT_ROUNDS = "4"
+CHATD_MESSAGE_RATE = "1000"
+
 
 @dataclass(slots=True)
 class RunEnv:
@@ -136,6 +140,12 @@ class ChatdTarget(Target):
         env["CHATD_SECRET_KEY"] = self.env.secret
         if self.redis:
             env["REDIS_URL"] = self.env.redis_url
+        # Registration is bcrypt-slow on purpose; no scenario measures it, so the
+        # pool registers at the cheapest cost chatd accepts.
+        env["CHATD_BCRYPT_ROUNDS"] = CHATD_BCRYPT_ROUNDS
+        # The per-user message limit (5/s) is a product feature, not a bottleneck
+        # to benchmark: raised so retries and bursts in the ramps are never refused.
+        env["CHATD_MESSAGE_RATE"] = CHATD_MESSAGE_RATE
         argv = [self.env.python, "-m", "chatd", "--host", "127.0.0.1", "--port", str(port)]
         return argv, env
 

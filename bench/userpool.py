@@ -6,6 +6,12 @@ a JSON file beside the data, and deals them out to connections round-robin (a us
 with several connections is ordinary: several devices). Tokens close to expiry are
 renewed through /api/auth/login. Registration is the honest path: a JWT minted for
 a user id the store has never seen would test nothing real.
+
+chatd puts every new user in the room `general` (the contract). The peer has no
+such room, and the scenarios define their own rooms, so each pool user leaves
+`general` once after registering (a `leave` frame, the client's own path):
+otherwise every connection of every scenario would also join one room holding
+the whole pool and pay for its presence, work the peer never does.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class PoolUser:
     user_id: str
     token: str
     expires_at: float
+    #: Whether the user has left `general` (see the module docstring).
+    left_general: bool = False
 
 
 class ChatdUserPool:
@@ -77,6 +85,10 @@ class ChatdUserPool:
                     fresh = _pool_user(u.username, u.password, body)
                     u.token, u.expires_at, u.user_id = fresh.token, fresh.expires_at, fresh.user_id
 
+            async def leave_general(u: PoolUser) -> None:
+                async with sem:
+                    await self._leave_general(http, u)
+
             missing = range(len(self.users), size)
             if missing:
                 self.users.extend(await asyncio.gather(*(new_user(i) for i in missing)))
@@ -86,12 +98,34 @@ class ChatdUserPool:
             if stale:
                 await asyncio.gather(*(renew(u) for u in stale))
                 renewed = len(stale)
+            staying = [u for u in self.users[:size] if not u.left_general]
+            if staying:
+                await asyncio.gather(*(leave_general(u) for u in staying))
         self.save()
         return {"users": size, "registered": registered, "renewed": renewed,
                 "seconds": round(time.monotonic() - started, 2)}
 
     def tokens(self, size: int) -> list[str]:
         return [u.token for u in self.users[:size]]
+
+    async def _leave_general(self, http: aiohttp.ClientSession, u: PoolUser) -> None:
+        """hello, then `leave general`, waiting for `left` (or `forbidden`: already out)."""
+        url = "ws" + self.base_url.removeprefix("http") + "/ws"
+        async with http.ws_connect(url) as ws:
+            await ws.send_json({"type": "hello", "token": u.token})
+            await ws.send_json({"type": "leave", "room": "general", "ref": "pool-leave"})
+            while True:
+                msg = await asyncio.wait_for(ws.receive(), 30)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    raise PoolError(f"{u.username}: socket closed before leaving general")
+                frame = json.loads(msg.data)
+                if frame.get("type") == "left" and frame.get("room") == "general":
+                    break
+                if frame.get("type") == "error" and frame.get("ref") == "pool-leave":
+                    if frame.get("code") == "forbidden":
+                        break  # not a member any more
+                    raise PoolError(f"{u.username}: leave general -> {frame}")
+        u.left_general = True
 
     async def _post(self, http: aiohttp.ClientSession, path: str, body: dict[str, str],
                     ok: tuple[int, ...]) -> dict[str, Any]:

@@ -1,19 +1,23 @@
 """One client WebSocket: its identity, its rooms, and its bounded send queue.
 
 Only the gateway's reader loop reads the socket; everything else sends through
-`send()`, which never blocks: a client that stops reading fills its queue and
-is closed as a slow consumer instead of delaying anyone else (it resumes later
-and loses nothing, since every room event is in the store).
+`send()`, which never blocks: a client that stops reading fills the transport's
+buffer, then a bounded queue, and is closed as a slow consumer instead of
+delaying anyone else (it resumes later and loses nothing, since every room
+event is in the store).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
+from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
+from aiohttp.base_protocol import BaseProtocol
 
 from chatd.auth.tokens import AccessClaims
 from chatd.clock import new_id
@@ -31,7 +35,31 @@ CLOSE_SLOW_CONSUMER = 4008
 
 
 class Connection:
-    """A connected, authenticated client socket."""
+    """A connected, authenticated client socket.
+
+    Frames are written straight to the transport while it accepts them; only
+    when the kernel and transport buffers are full (the transport paused
+    writing) does the connection grow a queue and a writer task, which drain it
+    and go away again. An idle or keeping-up socket therefore costs no task and
+    no queue (scenario 4 of the benchmarks), and a frame costs no task switch.
+    """
+
+    __slots__ = (
+        "_closer",
+        "_protocol",
+        "_queue",
+        "_room_waiter",
+        "_transport",
+        "_writer",
+        "claims",
+        "closing",
+        "expiry",
+        "held",
+        "id",
+        "rooms",
+        "user",
+        "ws",
+    )
 
     def __init__(self, ws: web.WebSocketResponse, user: User, claims: AccessClaims) -> None:
         self.id = new_id()
@@ -42,34 +70,53 @@ class Connection:
         #: Rooms being replayed by `resume`: live events wait here so the client
         #: sees each event once, in seq order.
         self.held: dict[str, list[tuple[int, bytes]]] = {}
+        # Frames waiting for a paused transport (None while writing directly).
         # bytes: a frame to send; _Close: close after what is queued before it.
-        self._queue: asyncio.Queue[bytes | _Close | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        self._queue: deque[bytes | _Close] | None = None
         self._writer: asyncio.Task[None] | None = None
+        #: Resolved when the queue has room again (for send_waiting).
+        self._room_waiter: asyncio.Future[None] | None = None
         self.closing = False
         self._closer: asyncio.Task[None] | None = None
         #: Fires when the access token expires (see gateway.arm_expiry).
         self.expiry: asyncio.TimerHandle | None = None
+        self._transport: asyncio.Transport | None = None
+        self._protocol: BaseProtocol | None = None
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+    def start(self, request: web.Request) -> None:
+        """Bind the socket's transport (after the handshake) for direct writes."""
+        self._transport = request.transport
+        protocol = request.protocol
+        self._protocol = protocol if isinstance(protocol, BaseProtocol) else None
 
     def send(self, frame: dict[str, object]) -> None:
         self.send_raw(dumpb(frame))
 
     def send_raw(self, data: bytes) -> None:
-        """Queue already-encoded frame bytes (shared by every local recipient)."""
+        """Send already-encoded frame bytes (shared by every local recipient); never blocks."""
         if self.closing:
             return
-        try:
-            self._queue.put_nowait(data)
-        except asyncio.QueueFull:
+        queue = self._queue
+        if queue is None:
+            if not self._paused():
+                self._write(data)
+                return
+            queue = self._start_queue()
+        if len(queue) >= SEND_QUEUE_FRAMES:
             logger.warning("closing slow consumer %s (%s)", self.id, self.user.username)
             self.close_soon(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
+            return
+        queue.append(data)
 
     async def send_waiting(self, data: bytes) -> None:
-        """Queue bytes, waiting for room instead of failing (bulk replays pace themselves)."""
-        if not self.closing:
-            await self._queue.put(data)
+        """Send bytes, waiting for room instead of failing (bulk replays pace themselves)."""
+        while not self.closing and self._queue is not None and (
+            len(self._queue) >= SEND_QUEUE_FRAMES
+        ):
+            if self._room_waiter is None or self._room_waiter.done():
+                self._room_waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._room_waiter)
+        self.send_raw(data)
 
     def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
         held = self.held.get(room_id)
@@ -79,48 +126,92 @@ class Connection:
             self.send_raw(data)
 
     def close_soon(self, code: int, reason: str) -> None:
-        """Close after the frames already queued (e.g. the error that says why).
+        """Close after the frames already sent or queued (e.g. the error that says why).
 
-        A full queue means the writer is stuck on this very client: then the
-        socket is closed at once instead, from its own task.
+        A full queue means the client is not reading: then the socket is closed
+        at once instead, from a task of its own.
         """
         if self.closing:
             return
         self.closing = True
-        try:
-            self._queue.put_nowait(_Close(code, reason))
-        except asyncio.QueueFull:
+        queue = self._queue
+        if queue is not None and len(queue) < SEND_QUEUE_FRAMES:
+            queue.append(_Close(code, reason))
+        else:
             self._closer = asyncio.create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         with suppress(Exception):
             await self.ws.close(code=code, message=reason.encode())
 
-    async def _write_loop(self) -> None:
+    # -- writing ---------------------------------------------------------------------
+    def _paused(self) -> bool:
+        protocol = self._protocol
+        return protocol is not None and protocol.writing_paused
+
+    def _write(self, data: bytes) -> None:
+        """One unmasked, uncompressed text frame (RFC 6455 5.2) onto the transport."""
+        transport = self._transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            return
+        size = len(data)
+        if size < 126:
+            header = bytes((0x81, size))
+        elif size < 65536:
+            header = _HEADER_16.pack(0x81, 126, size)
+        else:
+            header = _HEADER_64.pack(0x81, 127, size)
+        transport.write(header + data)
+
+    def _start_queue(self) -> deque[bytes | _Close]:
+        queue: deque[bytes | _Close] = deque()
+        self._queue = queue
+        self._writer = asyncio.create_task(self._write_loop(queue), name=f"ws-writer-{self.id}")
+        return queue
+
+    async def _write_loop(self, queue: deque[bytes | _Close]) -> None:
+        """Drain the queue as the transport accepts data, then hand back to direct writes."""
+        protocol = self._protocol
         try:
-            while True:
-                data = await self._queue.get()
-                if data is None or self.ws.closed:
+            while queue:
+                if protocol is not None and protocol.writing_paused:
+                    await protocol._drain_helper()
+                    continue
+                item = queue.popleft()
+                waiter = self._room_waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                if isinstance(item, _Close):
+                    queue.clear()
+                    await self._close(item.code, item.reason)
                     return
-                if isinstance(data, _Close):
-                    await self._close(data.code, data.reason)
-                    return
-                await self.ws.send_frame(data, WSMsgType.TEXT)
-        except (ConnectionResetError, RuntimeError) as exc:
+                self._write(item)
+        except (ConnectionError, RuntimeError) as exc:
             logger.debug("writer of %s stopped: %s", self.id, exc)
+            queue.clear()
+        finally:
+            if self._queue is queue:
+                self._queue = None
+                self._writer = None
+            waiter = self._room_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def flush_and_stop(self) -> None:
         """Let queued frames go out (used on orderly close), then stop the writer."""
-        if self._writer is None:
+        writer = self._writer
+        if writer is None:
             return
         if not self.closing:
-            with suppress(asyncio.QueueFull):
-                self._queue.put_nowait(None)
             with suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
-        self._writer.cancel()
+                await asyncio.wait_for(asyncio.shield(writer), 1.0)
+        writer.cancel()
         with suppress(asyncio.CancelledError):
-            await self._writer
+            await writer
+
+
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,8 +85,15 @@ def arm_expiry(conn: Connection) -> None:
 async def websocket(request: web.Request) -> web.StreamResponse:
     if not _origin_allowed(request):
         raise web.HTTPForbidden(reason="origin not allowed")
+    # No permessage-deflate: frames are encoded once per node and the same bytes
+    # go to every member socket (connection.Connection._write); per-socket
+    # compression would redo that work per recipient and hold a zlib context
+    # (hundreds of KiB) per browser socket, for chat frames of a few hundred bytes.
     ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES, decode_text=False
+        heartbeat=HEARTBEAT_SECONDS,
+        max_msg_size=MAX_FRAME_BYTES,
+        decode_text=False,
+        compress=False,
     )
     await ws.prepare(request)
     try:
@@ -100,7 +107,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     app = request.app
     hub, router, store = app[HUB], app[ROUTER], app[STORE]
     conn = Connection(ws, user, claims)
-    conn.start()
+    conn.start(request)
     arm_expiry(conn)
     try:
         rooms = await store.rooms_of(user.id)

@@ -110,7 +110,9 @@ class Hub:
             conns.discard(conn)
         await self._presence_call(self._broker.presence_remove(room_id, _entry(conn)))
         await self.broadcast_presence(room_id)
-        if conns is not None and not conns:
+        # Re-read after the awaits: another socket's leave may have emptied and
+        # removed the room meanwhile (or a join refilled it).
+        if conns is not None and not conns and self._rooms.get(room_id) is conns:
             del self._rooms[room_id]
             self._next_seq.pop(room_id, None)
             self._held.pop(room_id, None)
