@@ -89,7 +89,7 @@ async def run(opts: RunOptions) -> Path:
     redis_port = free_port()
     redis = await start_redis(workdir, redis_port)
     env = RunEnv(workdir, REPO_ROOT, opts.chatd_path, opts.python, f"redis://127.0.0.1:{redis_port}/0",
-                 secrets.token_hex(32))
+                 _workdir_secret(workdir))
     ctx = ScenarioContext(sizes=opts.sizes, generators=opts.generators, redis=redis,
                           run_tag=secrets.token_hex(2), log=_log, repo_root=REPO_ROOT)
     targets = {name: make_target(name, env) for name in opts.targets}
@@ -159,6 +159,16 @@ async def _one(ctx: ScenarioContext, target: Target, num: int, title: str, fn: A
         await target.stop()
     res["seconds"] = round(time.monotonic() - t0, 1)
     return res
+
+
+def _workdir_secret(workdir: Path) -> str:
+    """The signing key of this work dir: kept beside the user pool it cached, whose
+    tokens it signed, so a later run with the same --workdir can still use them."""
+    path = workdir / "secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 async def _peer_check(target: Target, secret: str) -> dict[str, Any]:

@@ -110,8 +110,8 @@ class Connection:
 
     async def send_waiting(self, data: bytes) -> None:
         """Send bytes, waiting for room instead of failing (bulk replays pace themselves)."""
-        while not self.closing and self._queue is not None and (
-            len(self._queue) >= SEND_QUEUE_FRAMES
+        while (
+            not self.closing and self._queue is not None and (len(self._queue) >= SEND_QUEUE_FRAMES)
         ):
             if self._room_waiter is None or self._room_waiter.done():
                 self._room_waiter = asyncio.get_running_loop().create_future()

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import aiosqlite
 
@@ -29,14 +29,16 @@ from chatd.store.base import (
     StoreError,
     User,
 )
+from chatd.store.sqlite_appends import AppendBatcher
 from chatd.store.sqlite_conversations import (
     CONVERSATIONS_MIGRATION,
     SqliteConversations,
-    record_new_message,
 )
-from chatd.store.sqlite_rows import attachments_json, mentions_json, message_from_row
+from chatd.store.sqlite_rows import message_from_row
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How long a statement waits for another process's write lock before failing
 #: with "database is locked". Writes are tiny; 5 s only runs out if a process
@@ -194,6 +196,7 @@ class SqliteStore(SqliteConversations):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._appends = AppendBatcher(self._run_write)
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
@@ -239,6 +242,7 @@ class SqliteStore(SqliteConversations):
         reader, self._reader = self._reader, None
         if reader is not None:
             await reader.close()
+        await self._appends.close()
         async with self._lock:  # after any write transaction under way
             writer, self._writer = self._writer, None
             if writer is not None:
@@ -517,64 +521,24 @@ class SqliteStore(SqliteConversations):
 
     # -- messages --------------------------------------------------------------
     async def append_message(self, new: NewMessage) -> tuple[Message, bool]:
-        async with self._write() as db:
-            if new.nonce is not None:
-                # Inside the IMMEDIATE transaction, so no other process can be
-                # storing the same (user, nonce) between this look-up and the insert.
-                row = await self._one(
-                    db,
-                    "SELECT * FROM messages WHERE user_id = ? AND nonce = ?",
-                    (new.user_id, new.nonce),
-                )
-                if row is not None:
-                    return _message(row), False
-            ts = now_ms()
-            seq = await self._scalar(
-                db,
-                "UPDATE rooms SET last_seq = last_seq + 1, last_ts = max(coalesce(last_ts, 0), ?)"
-                " WHERE id = ? RETURNING last_seq",
-                (ts, new.room_id),
-            )
-            if seq is None:
-                raise StoreError(f"no room {new.room_id!r}")
-            message = Message(
-                id=new_id(),
-                room_id=new.room_id,
-                seq=seq,
-                user_id=new.user_id,
-                username=new.username,
-                text=new.text,
-                ts=ts,
-                message_type=new.message_type,
-                nonce=new.nonce,
-                thread_id=new.thread_id,
-                attachments=tuple(new.attachments),
-                mentions=tuple(new.mentions),
-                mentions_room=new.mentions_room,
-            )
-            await db.execute(
-                "INSERT INTO messages (id, room_id, seq, user_id, username, text, ts,"
-                " message_type, nonce, thread_id, attachments, edited_at, mentions,"
-                " mentions_room) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message.id,
-                    message.room_id,
-                    message.seq,
-                    message.user_id,
-                    message.username,
-                    message.text,
-                    message.ts,
-                    message.message_type,
-                    message.nonce,
-                    message.thread_id,
-                    attachments_json(message.attachments),
-                    message.edited_at,
-                    mentions_json(message.mentions),
-                    int(message.mentions_room),
-                ),
-            )
-            await record_new_message(db, message)
-        return message, True
+        # Group commit: appends arriving together share one transaction and one
+        # trip to the database thread (see sqlite_appends).
+        return await self._appends.append(new)
+
+    async def _run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(connection)` on the writer's thread, under the write lock.
+
+        `fn` owns the transaction (BEGIN IMMEDIATE ... COMMIT) and runs as one
+        call on aiosqlite's thread: no hop back to the event loop per statement.
+        """
+        async with self._lock:
+            db = self._writer
+            if db is None:
+                raise StoreError("sqlite store is not open")
+            # aiosqlite has no public "run this on your thread"; _execute is the
+            # method all its own calls go through (the contract suite covers it).
+            result: T = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
+            return result
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         async with self._read() as db:

@@ -409,6 +409,27 @@ async def test_appending_to_a_missing_room_fails_and_allocates_nothing(
     assert await store.last_seq("no-such-room") == 0
 
 
+async def test_a_failing_append_among_concurrent_ones_fails_alone(
+    store: Store, general: Room, alice: User
+) -> None:
+    # SQLite writes concurrent appends in one transaction (group commit): one
+    # that fails must neither take the others down nor leave a gap.
+    results = await asyncio.gather(
+        *(
+            store.append_message(a_message("no-such-room" if i == 3 else "general", alice, f"m{i}"))
+            for i in range(8)
+        ),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[3], StoreError)
+    stored = [r for i, r in enumerate(results) if i != 3]
+    assert sorted(m.seq for m, _ in stored) == list(range(1, 8))  # type: ignore[union-attr]
+    assert sorted(m.text for m in await store.messages_after("general", 0, 10)) == [
+        f"m{i}" for i in range(8) if i != 3
+    ]
+
+
 # -- messages: content -------------------------------------------------------------
 
 
