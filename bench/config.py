@@ -89,7 +89,7 @@ QUICK = Sizes(
     s4_steps=(100, 200), s4_settle_s=0.5, s4_source_ips=1,
     s5_clients=60, s5_room_size=10, s5_rate=40.0, s5_steady_s=1.0, s5_kill_after_s=1.0,
     s5_storm_s=6.0, s5_timeout_s=15.0,
-    s6_messages=5000, s6_rooms=10, s6_concurrency=8, s6_queries=200,
+    s6_messages=2000, s6_rooms=10, s6_concurrency=8, s6_queries=200,
 )
 
 

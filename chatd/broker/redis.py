@@ -18,11 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import (
-    AbstractConnection,
-    BlockingConnectionPool,
-    ConnectionPool,
-)
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
@@ -121,9 +117,6 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) 
 return v
 """
 
-#: Command connections per node (publish, presence, counters); more callers wait.
-COMMAND_CONNECTIONS = 64
-
 OnReconnect = Callable[[], Awaitable[None]]
 
 
@@ -170,21 +163,7 @@ class RedisBroker(Broker):
         }
         # One immediate retry: the first command after a Redis restart finds a
         # dead pooled connection; the retry opens a fresh one.
-        #
-        # A bounded pool whose callers wait for a free connection: the default
-        # pool fails a command outright ("Too many connections") once 100 are
-        # busy, which a reconnect storm (thousands of hellos, each reading the
-        # revocation counter) reached, refusing hellos. Redis answers each
-        # command in microseconds, so a short wait beats a failure; the wait is
-        # bounded by the same timeout as a command.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=COMMAND_CONNECTIONS,
-            timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 1),
-            **options,
-        )
-        self._redis = Redis(connection_pool=pool)
+        self._redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
         # The subscriber's own pool never retries on its own: every loss of the
         # connection must reach `_run`, which resubscribes and calls on_reconnect.
         self._sub_pool = ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), **options)
@@ -219,7 +198,7 @@ class RedisBroker(Broker):
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-        await self._redis.aclose(close_connection_pool=True)
+        await self._redis.aclose()
         await self._sub_pool.aclose()
 
     @property
