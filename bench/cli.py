@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench import config, plots
+from bench import config, plots, results
 from bench.runner import REPO_ROOT, RunOptions, default_out_dir, python_for_targets, run
 from bench.scenarios import ALL
 from bench.targets import TARGET_NAMES
@@ -85,5 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         chatd_path=args.chatd_path.resolve(), plots=not args.no_plots,
         command="python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:]),
     )
-    asyncio.run(run(opts))
-    return 0
+    path = asyncio.run(run(opts))
+    # Non-zero only for real breakage (see results.breakage), never for timing.
+    problems = results.breakage(json.loads(path.read_text()), check_loss=args.quick)
+    for problem in problems:
+        print(f"BROKEN: {problem}", file=sys.stderr)
+    return 1 if problems else 0

@@ -93,3 +93,30 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+#: Scenarios where a target loses messages by design (Socket.IO has no resume).
+_LOSS_BY_DESIGN = {("socketio", "5")}
+
+
+def breakage(doc: dict[str, Any], *, check_loss: bool) -> list[str]:
+    """What makes a run a failure (the exit status), never a timing.
+
+    Always: a scenario that failed (a target that did not start, a generator
+    error) and a failed peer check. With `check_loss` (quick runs, whose loads
+    sit far below any saturation): any lost delivery, except where a target
+    loses by design.
+    """
+    problems = []
+    check = doc.get("peer_check")
+    if isinstance(check, dict) and check.get("ok") is False:
+        problems.append(f"peer check failed: {check.get('error')}")
+    for name, target in doc.get("targets", {}).items():
+        for num, entry in target.get("scenarios", {}).items():
+            for run in entry.get("runs", []):
+                if run.get("status") == "failed":
+                    problems.append(f"{name} scenario {num} failed: {run.get('error')}")
+            lost = entry.get("median", {}).get("lost")
+            if check_loss and lost and (name, num) not in _LOSS_BY_DESIGN:
+                problems.append(f"{name} scenario {num} lost {lost} deliveries")
+    return problems
