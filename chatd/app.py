@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from chatd.api import ice as ice_api
 from chatd.api import rooms as rooms_api
 from chatd.api.errors import error_middleware
 from chatd.api.openapi import build_spec
@@ -56,6 +57,7 @@ def create_app(
     app.router.add_get("/ws", websocket)
     auth_views.add_routes(app)
     rooms_api.add_routes(app)
+    ice_api.add_routes(app)
     setup_web(app)
     _add_openapi(app)
     return app
