@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from chatd.api.ice import turn_credentials
 from chatd.broker.redis import RedisBroker
 from chatd.calls import Participant, roster_key
 from chatd.clock import now_ms
@@ -21,6 +22,7 @@ from chatd.handlers.calls import MAX_SDP_CHARS
 from chatd.store import Room, RoomKind
 from chatd.store.sqlite import SqliteStore
 from tests.client import ChatClient, unique_name
+from tests.fixtures.turn import turn_allocate
 
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 CANDIDATE = {
@@ -432,3 +434,26 @@ async def test_a_crashed_nodes_participants_expire(two_nodes, people, redis_url)
     # And alice, whose node is alive, stays well past the TTL.
     await asyncio.sleep(1.5)
     assert sessions(await join_call(alice, room)) == [alice.sid]
+
+
+# -- TURN: coturn accepts what chatd hands out ------------------------------------------
+async def test_coturn_accepts_the_credentials_and_refuses_forgeries(
+    start_server, people, turn_server
+):
+    url = await start_server(**turn_server.env)
+    alice = await people(url)
+    _status, body, _ = await alice.call("GET", "/api/ice-servers")
+    (turn,) = body["iceServers"]
+    assert turn["urls"] == [turn_server.url]
+    ok, relayed = await asyncio.to_thread(
+        turn_allocate, turn_server.port, turn["username"], turn["credential"]
+    )
+    assert ok, relayed
+    assert relayed.startswith("127.0.0.1:")
+
+    forged = turn["username"].replace(alice.user["id"], "someone-else")
+    ok, error = await asyncio.to_thread(turn_allocate, turn_server.port, forged, turn["credential"])
+    assert not ok and "401" in error
+    expired, credential = turn_credentials(turn_server.secret, alice.user["id"], -60, time.time())
+    ok, error = await asyncio.to_thread(turn_allocate, turn_server.port, expired, credential)
+    assert not ok, "coturn refuses an expired username"
