@@ -56,6 +56,9 @@ class Settings:
     call_ring_seconds: float = 30.0
     #: Largest accepted upload; 25 MB as the product promises.
     max_upload_bytes: int = 25 * 1024 * 1024
+    #: Upload requests a user may make per minute, across nodes (each may carry
+    #: up to 10 files). Generous for people, a brake on scripts filling the disk.
+    upload_rate: int = 20
     log_level: str = "INFO"
     #: bcrypt work factor; 12 costs about 200 ms on a 2-core server core (measured).
     bcrypt_rounds: int = 12
@@ -282,6 +285,7 @@ def load_settings(
         ice_transport_policy=ice_policy,
         call_ring_seconds=_positive_float(env, "CHATD_CALL_RING_SECONDS", 30.0),
         max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", 20),
         log_level=level,
         bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", 12, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
