@@ -158,26 +158,21 @@ class Calls:
             muted=not audio,
             camera=video,
         )
-        before = await self.snapshot(room_id)
-        rev = await self._broker.roster_put(
-            roster_key(room_id), conn.id, participant.encode(), self._ttl, limit=MAX_PARTICIPANTS
-        )
-        if rev is None:
+        dm = room.kind is RoomKind.DM
+        before = await self.snapshot(room_id) if dm else None
+        if not await self._put(room_id, participant, limit=MAX_PARTICIPANTS):
             raise CallError(
                 "call_full",
                 f"this call is full: at most {MAX_PARTICIPANTS} people can be in one call",
             )
-        self._local.setdefault(room_id, {})[conn.id] = participant
         snapshot = await self._publish(room_id, exclude=conn)
-        if room.kind is RoomKind.DM:
-            await self._ring_on_join(room_id, participant, before, snapshot)
+        if before is not None:
+            await self._ring_on_join(room_id, participant, before)
         return snapshot
 
     async def leave(self, conn: Connection, room_id: str) -> CallSnapshot | None:
         """Take the connection out of the call; None if it was not in it."""
-        participant = self._local.get(room_id, {}).pop(conn.id, None)
-        if not self._local.get(room_id):
-            self._local.pop(room_id, None)
+        participant = self._forget(room_id, conn.id)
         if participant is None:
             return None
         await self._broker.roster_remove(roster_key(room_id), conn.id)
@@ -207,9 +202,8 @@ class Calls:
             camera=current.camera if camera is None else camera,
             screen=current.screen if screen is None else screen,
         )
-        self._local[room_id][conn.id] = updated
-        # No limit: the entry exists, and a crashed-and-pruned one may come back.
-        await self._broker.roster_put(roster_key(room_id), conn.id, updated.encode(), self._ttl)
+        # No limit: the entry exists (or was pruned while its node was cut off).
+        await self._put(room_id, updated, limit=None)
         return await self._publish(room_id, exclude=conn)
 
     async def snapshot(self, room_id: str) -> CallSnapshot:
@@ -259,16 +253,57 @@ class Calls:
         """Keep this node's participants alive; publish rosters that lost expired ones."""
         for room_id, participants in list(self._local.items()):
             for participant in list(participants.values()):
-                # An upsert: also restores entries lost with a broker restart.
-                await self._broker.roster_put(
-                    roster_key(room_id), participant.session, participant.encode(), self._ttl
-                )
+                await self._refresh_one(room_id, participant)
         rooms = self._hub.local_rooms()
         changed = await self._broker.roster_prune([roster_key(r) for r in rooms])
         for key in changed:
             await self._publish(key.removeprefix("call:"), exclude=None)
 
     # -- helpers -----------------------------------------------------------------
+    async def _put(self, room_id: str, participant: Participant, *, limit: int | None) -> bool:
+        """Record a local participant here and in the roster; False if the call is full.
+
+        Local first, so a leave (the socket closing) that runs while the put is in
+        flight finds it; if that happened, the entry just written is taken out again.
+        """
+        local = self._local.setdefault(room_id, {})
+        previous = local.get(participant.session)
+        local[participant.session] = participant
+        rev = await self._broker.roster_put(
+            roster_key(room_id), participant.session, participant.encode(), self._ttl, limit=limit
+        )
+        if rev is None:
+            if self._local.get(room_id, {}).get(participant.session) is participant:
+                if previous is None:
+                    self._forget(room_id, participant.session)
+                else:
+                    self._local[room_id][participant.session] = previous
+            return False
+        if self._local.get(room_id, {}).get(participant.session) is None:
+            await self._broker.roster_remove(roster_key(room_id), participant.session)
+        return True
+
+    async def _refresh_one(self, room_id: str, participant: Participant) -> None:
+        """Re-put one entry (an upsert: it also comes back after a broker restart).
+
+        A leave or a state change may land while this put is in flight, from
+        another connection of the pool: afterwards the local record wins again.
+        """
+        key = roster_key(room_id)
+        await self._broker.roster_put(key, participant.session, participant.encode(), self._ttl)
+        current = self._local.get(room_id, {}).get(participant.session)
+        if current is None:
+            await self._broker.roster_remove(key, participant.session)
+        elif current != participant:
+            await self._broker.roster_put(key, current.session, current.encode(), self._ttl)
+
+    def _forget(self, room_id: str, session: str) -> Participant | None:
+        participants = self._local.get(room_id, {})
+        participant = participants.pop(session, None)
+        if not participants:
+            self._local.pop(room_id, None)
+        return participant
+
     async def _publish(self, room_id: str, *, exclude: Connection | None) -> CallSnapshot:
         snapshot = await self.snapshot(room_id)
         await self._hub.publish_ephemeral(room_id, snapshot.frame(), exclude=exclude)
@@ -289,9 +324,7 @@ class Calls:
             await self._store.member_ids(room_id),
         )
 
-    async def _ring_on_join(
-        self, room_id: str, joiner: Participant, before: CallSnapshot, after: CallSnapshot
-    ) -> None:
+    async def _ring_on_join(self, room_id: str, joiner: Participant, before: CallSnapshot) -> None:
         users_before = {p.user_id for p in before.participants}
         members = await self._store.member_ids(room_id)
         if not users_before:
