@@ -123,6 +123,8 @@ class Calls:
         )
         #: room -> session -> this node's participants in that room's call.
         self._local: dict[str, dict[str, Participant]] = {}
+        #: room -> is a voice channel (never changes after creation).
+        self._voice: dict[str, bool] = {}
         self._task: asyncio.Task[None] | None = None
         hub.add_room_hooks(joined=self._room_joined, left=self._room_left)
 
@@ -146,8 +148,8 @@ class Calls:
         room = await self._store.get_room(room_id)
         if room is None:
             raise CallError("not_found", "no such room")
-        audio_only = self._audio_only(room_id)
-        if video and audio_only:
+        self._voice[room_id] = room.voice
+        if video and room.voice:
             raise CallError("audio_only", "this room's calls are audio-only; join without video")
         current = self._local.get(room_id, {}).get(conn.id)
         participant = Participant(
@@ -194,7 +196,7 @@ class Calls:
         current = self._local.get(room_id, {}).get(conn.id)
         if current is None:
             raise CallError("not_in_call", "you are not in this room's call; send call-join first")
-        if (camera or screen) and self._audio_only(room_id):
+        if (camera or screen) and await self._audio_only(room_id):
             raise CallError("audio_only", "this room's calls are audio-only")
         updated = replace(
             current,
@@ -212,7 +214,7 @@ class Calls:
             p for p in (Participant.decode(v) for v in roster.members.values()) if p is not None
         ]
         participants.sort(key=lambda p: (p.joined_at, p.session))
-        return CallSnapshot(room_id, roster.rev, participants, self._audio_only(room_id))
+        return CallSnapshot(room_id, roster.rev, participants, await self._audio_only(room_id))
 
     async def signal_targets(self, conn: Connection, room_id: str, to: str | None) -> list[str]:
         """Sessions a signal from `conn` may go to: `to`, or every other participant.
@@ -344,6 +346,10 @@ class Calls:
     async def _call_users(self, room_id: str) -> set[str]:
         return {p.user_id for p in (await self.snapshot(room_id)).participants}
 
-    def _audio_only(self, room_id: str) -> bool:
-        """Voice-only rooms are not in the store yet (see docs/protocol.md, Calls)."""
-        return False
+    async def _audio_only(self, room_id: str) -> bool:
+        """Whether the room is a voice channel (a flag fixed at creation, so cached)."""
+        voice = self._voice.get(room_id)
+        if voice is None:
+            room = await self._store.get_room(room_id)
+            voice = self._voice[room_id] = bool(room and room.voice)
+        return voice

@@ -154,6 +154,7 @@ def room_json(room: Any) -> dict[str, Any]:
         "topic": room.topic,
         "createdBy": room.created_by,
         "createdAt": room.created_at,
+        "voice": bool(room.voice),
     }
 
 

@@ -32,6 +32,7 @@ class RoomInfoSchema(_Strict):
     topic = fields.String(required=True)
     createdBy = fields.String(allow_none=True, required=True)
     createdAt = fields.Integer(required=True)
+    voice = fields.Boolean()
     lastSeq = fields.Integer()
     member = fields.Boolean()
 

@@ -457,3 +457,33 @@ async def test_coturn_accepts_the_credentials_and_refuses_forgeries(
     expired, credential = turn_credentials(turn_server.secret, alice.user["id"], -60, time.time())
     ok, error = await asyncio.to_thread(turn_allocate, turn_server.port, expired, credential)
     assert not ok, "coturn refuses an expired username"
+
+
+# -- voice channels ------------------------------------------------------------------------
+async def test_voice_channels_have_audio_only_calls(node, people):
+    alice = await people(node)
+    name = unique_name("Lounge ")
+    status, body, _ = await alice.call(
+        "POST", "/api/rooms", json_body={"name": name, "voice": True}
+    )
+    assert status == 201, body
+    room = body["room"]["id"]
+    assert body["room"]["voice"] is True
+    _status, listed, _ = await alice.call("GET", "/api/rooms")
+    assert {r["id"]: r["voice"] for r in listed["rooms"]}[room] is True
+    bob = await people(node, room=room)
+
+    refused = await alice.request({"type": "call-join", "room": room, "video": True})
+    assert refused["code"] == "audio_only" and "audio-only" in refused["message"]
+    joined = await join_call(alice, room)
+    assert joined["audioOnly"] is True
+    assert (await bob.expect("call", room=room))["audioOnly"] is True
+    for change in ({"camera": True}, {"screen": True}):
+        refused = await alice.request({"type": "call-state", "room": room, **change})
+        assert refused["code"] == "audio_only"
+    muted = await alice.request({"type": "call-state", "room": room, "muted": True})
+    assert muted["participants"][0]["muted"] is True
+
+    # Ordinary rooms say so too.
+    _status, body, _ = await alice.call("POST", "/api/rooms", json_body={"name": unique_name("t")})
+    assert body["room"]["voice"] is False
