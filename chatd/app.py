@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from chatd.api import dms as dms_api
 from chatd.api import downloads as downloads_api
 from chatd.api import ice as ice_api
 from chatd.api import rooms as rooms_api
+from chatd.api import search as search_api
+from chatd.api import threads as threads_api
 from chatd.api import uploads as uploads_api
 from chatd.api.errors import error_middleware
 from chatd.api.openapi import build_spec
@@ -61,6 +64,9 @@ def create_app(
     app.router.add_get("/ws", websocket)
     auth_views.add_routes(app)
     rooms_api.add_routes(app)
+    threads_api.add_routes(app)
+    dms_api.add_routes(app)
+    search_api.add_routes(app)
     uploads_api.add_routes(app)
     downloads_api.add_routes(app)
     ice_api.add_routes(app)
