@@ -19,8 +19,6 @@ from chatd.broker.redis import RedisBroker
 from chatd.calls import Participant, roster_key
 from chatd.clock import now_ms
 from chatd.handlers.calls import MAX_SDP_CHARS
-from chatd.store import Room, RoomKind
-from chatd.store.sqlite import SqliteStore
 from tests.client import ChatClient, unique_name
 from tests.fixtures.turn import turn_allocate
 
@@ -257,17 +255,12 @@ async def test_a_socket_that_arrives_sees_the_ongoing_call(node, people):
 
 
 # -- DM ringing -------------------------------------------------------------------
-async def make_dm(settings, *clients: ChatClient) -> str:
-    """A DM room with these users (created in the store, as the DM API would)."""
-    store = await SqliteStore.open(settings.sqlite_path)
-    try:
-        room = Room(unique_name("dm"), "dm", RoomKind.DM, clients[0].user["id"], now_ms())
-        await store.create_room(room)
-        for client in clients:
-            await store.add_member(room.id, client.user["id"])
-    finally:
-        await store.close()
-    return room.id
+async def make_dm(caller: ChatClient, *others: ChatClient) -> str:
+    status, body, _ = await caller.call(
+        "POST", "/api/dms", json_body={"users": [o.user["username"] for o in others]}
+    )
+    assert status == 201, body
+    return body["room"]["id"]
 
 
 @pytest.fixture
@@ -277,12 +270,11 @@ async def dm_node(start_server, make_settings):
 
 
 async def dm_pair(dm_node, people):
-    settings, url = dm_node
+    _settings, url = dm_node
     alice, bob = await people(url), await people(url)
-    room = await make_dm(settings, alice, bob)
-    for client in (alice, bob):  # reconnect: `ready` now lists the DM
-        await client.ws.close()
-        client.sid = (await client.connect())["session"]
+    room = await make_dm(alice, bob)
+    for client in (alice, bob):  # every socket of both starts receiving the DM
+        await client.expect("joined", timeout=5)
         await client.drain(0.05)
     return room, alice, bob
 
