@@ -146,7 +146,8 @@ export class LocalMedia {
 
 /**
  * Audio levels for speaking indicators: one AudioContext, an analyser per stream,
- * sampled ten times a second (cheap, and smooth enough for a ring around a tile).
+ * sampled every 50 ms over a ~43 ms window (2048 samples at 48 kHz), so even a short
+ * sound is seen; callers hold the indicator a moment so it does not flicker.
  */
 export class LevelMeter {
   constructor() {
@@ -164,10 +165,10 @@ export class LevelMeter {
     if (this.ctx.state === "suspended") this.ctx.resume().catch(() => {});
     const source = this.ctx.createMediaStreamSource(new MediaStream([track]));
     const analyser = this.ctx.createAnalyser();
-    analyser.fftSize = 512;
+    analyser.fftSize = 2048;
     source.connect(analyser);
     this.watched.set(key, { analyser, source, data: new Float32Array(analyser.fftSize), onLevel, track });
-    if (!this.timer) this.timer = setInterval(() => this._sample(), 100);
+    if (!this.timer) this.timer = setInterval(() => this._sample(), 50);
   }
 
   unwatch(key) {

@@ -9,6 +9,8 @@ import { LevelMeter, LocalMedia } from "./media.js";
 
 /** RMS level above which someone counts as speaking (fake and real mics: ~0.02-0.3). */
 const SPEAKING = 0.015;
+/** The ring stays this long after the last loud sample: speech has short pauses. */
+const SPEAKING_HOLD_MS = 400;
 
 function controlButton(iconName, label, onclick, extra = "") {
   return h("button", { type: "button", class: `call-btn ${extra}`.trim(), "aria-label": label, title: label, onclick }, callIcon(iconName, 22));
@@ -181,7 +183,11 @@ export class CallStage {
     if (audio !== tile.audioTrack) {
       tile.audioTrack = audio || null;
       const key = tile.el.dataset.session;
-      this.meter.watch(key, tile.audioTrack, (level) => tile.el.classList.toggle("speaking", level > SPEAKING && tile.mutedMark.hidden));
+      this.meter.watch(key, tile.audioTrack, (level) => {
+        const now = performance.now();
+        if (level > SPEAKING && tile.mutedMark.hidden) tile.loudAt = now;
+        tile.el.classList.toggle("speaking", now - (tile.loudAt || -Infinity) < SPEAKING_HOLD_MS);
+      });
     }
   }
 
