@@ -101,6 +101,8 @@ export class CallUI {
 
   async start(roomId, { video }) {
     if (this._starting) return;
+    const room = this.ui.store.room(roomId);
+    if (room && room.voice) video = false; // a voice channel's call is audio-only
     this._starting = true;
     if (this.session) this.leave({ quiet: true });
     const session = new CallSession({ room: roomId, socket: this.ui.socket, api: this.ui.api });
@@ -140,6 +142,7 @@ export class CallUI {
     const n = ongoing ? ongoing.participants.length : 0;
     const label = (kind) => {
       if (inThis) return "Leave call";
+      if (room.voice) return n ? `Join voice channel (${n} connected)` : "Join voice channel";
       if (n) return `Join ${kind} call (${n} in call)`;
       return `Start ${kind} call`;
     };
@@ -152,7 +155,7 @@ export class CallUI {
       button.classList.toggle("in-call", Boolean(inThis));
       button.classList.toggle("call-live", Boolean(n) && !inThis);
     }
-    this.videoButton.hidden = Boolean(inThis);
+    this.videoButton.hidden = Boolean(inThis) || Boolean(room.voice);
     this.voiceButton.replaceChildren(callIcon(inThis ? "phone-off" : "phone", 20));
   }
 

@@ -72,6 +72,7 @@ export class CallSession extends EventTarget {
     if (frame.room !== this.room || frame.rev < this.rev) return;
     this.rev = frame.rev;
     this.participants = frame.participants;
+    this.audioOnly = frame.audioOnly;
     const present = new Set(frame.participants.map((p) => p.session));
     if (this.me && !present.has(this.me) && !this.ended) {
       // Dropped by the server (e.g. our node restarted): the caller decides what next.

@@ -125,6 +125,10 @@ export class CallStage {
     setButton(this.muteButton, muted ? "mic-off" : "mic", muted ? "Unmute" : "Mute", muted);
     const cam = Boolean(s.media.camera);
     setButton(this.cameraButton, cam ? "video" : "video-off", cam ? "Turn camera off" : "Turn camera on", cam);
+    // Voice channels: no camera, no screen.
+    const audioOnly = Boolean((room && room.voice) || s.audioOnly);
+    this.cameraButton.hidden = audioOnly;
+    this.screenButton.hidden = audioOnly;
     const sharing = Boolean(s.media.screen);
     setButton(this.screenButton, "screen", sharing ? "Stop sharing" : "Share screen", sharing);
     this.renderQuality();
