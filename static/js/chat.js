@@ -269,6 +269,8 @@ export class Chat {
       }
     }
     const changed = store.activeId !== room.id;
+    // Leaving a room the reader was looking at: what they saw is read.
+    if (changed && store.active) this.markRead(store.active);
     store.activeId = room.id;
     if (changed) {
       // The "new messages" divider marks what arrived since the last visit.

@@ -40,7 +40,7 @@ export class Composer {
     this.progress = h("div", { class: "uploads", "aria-live": "polite" });
     this.error = h("p", { class: "composer-error", id: `${this.id}-error`, role: "alert" });
     this.counter = h("span", { class: "char-counter", "aria-hidden": "true" });
-    this.fileInput = h("input", { type: "file", multiple: true, hidden: true, tabindex: "-1", "aria-hidden": "true" });
+    this.fileInput = opts.files ? h("input", { type: "file", multiple: true, hidden: true, tabindex: "-1", "aria-hidden": "true" }) : null;
     const tools = [];
     if (opts.files) {
       tools.push(iconButton("plus", "Upload a file", () => this.fileInput.click(), { class: "icon-btn composer-attach" }));
@@ -59,11 +59,11 @@ export class Composer {
     this.input.addEventListener("keydown", (e) => this.onKey(e));
     this.input.addEventListener("input", () => this.onInput());
     this.input.addEventListener("blur", () => setTimeout(() => this.closeSuggest(), 150));
-    this.fileInput.addEventListener("change", () => {
-      this.addFiles([...this.fileInput.files]);
-      this.fileInput.value = "";
-    });
     if (opts.files) {
+      this.fileInput.addEventListener("change", () => {
+        this.addFiles([...this.fileInput.files]);
+        this.fileInput.value = "";
+      });
       this.input.addEventListener("paste", (e) => {
         const files = [...(e.clipboardData ? e.clipboardData.files : [])];
         if (files.length) {

@@ -43,6 +43,13 @@ export class MessageList {
     );
     this.el = h("div", { class: "message-pane" }, this.pastBanner, this.scroller, this.jumpButton);
     this.scroller.addEventListener("scroll", rafThrottle(() => this.onScroll()));
+    // Stay pinned to the newest message while the pane resizes (file tray, thread panel,
+    // images loading, the keyboard on phones) if the reader was at the bottom.
+    const pin = new ResizeObserver(() => {
+      if (this.store.atBottom !== false && this.room) this.scroller.scrollTop = this.scroller.scrollHeight;
+    });
+    pin.observe(this.scroller);
+    pin.observe(this.list);
     this.list.addEventListener("keydown", (e) => this.onKey(e));
     this.list.addEventListener("focusin", (e) => this.onFocus(e));
     const s = this.store;
