@@ -148,12 +148,19 @@ def test_messages_sent_while_offline_arrive_exactly_once(users):
     expect(alice.locator("li.message.pending")).to_have_count(0)
 
     texts = message_texts(alice)
-    wanted = ["before the drop", *[f"while away {i}" for i in range(5)], "queued while offline", "after the drop"]
+    wanted = [
+        "before the drop",
+        *[f"while away {i}" for i in range(5)],
+        "queued while offline",
+        "after the drop",
+    ]
     mine = [t for t in texts if t in wanted]
     assert sorted(mine) == sorted(wanted), texts
     # Bob's order is the server's order; alice's list shows the same messages in seq order.
     assert [t for t in message_texts(bob) if t in wanted] == [t for t in texts if t in wanted]
-    assert [t for t in message_texts(bob) if t == "queued while offline"] == ["queued while offline"]
+    assert [t for t in message_texts(bob) if t == "queued while offline"] == [
+        "queued while offline"
+    ]
     assert bob_name
 
 
@@ -164,7 +171,7 @@ def test_markup_in_messages_renders_as_text(users):
     enter_room(alice, room)
     enter_room(bob, room)
     hostile = [
-        "<img src=x onerror=\"window.__pwned=1\">",
+        '<img src=x onerror="window.__pwned=1">',
         "[click me](javascript:window.__pwned=2)",
         "javascript:window.__pwned=3",
         "<script>window.__pwned=4</script>",
@@ -179,7 +186,9 @@ def test_markup_in_messages_renders_as_text(users):
         expect(pane.locator(".message-text img")).to_have_count(0)
         expect(pane.locator(".message-text script")).to_have_count(0)
         assert page.evaluate("window.__pwned") is None
-        hrefs = pane.locator(".message-text a").evaluate_all("els => els.map(a => [a.href, a.rel, a.target])")
+        hrefs = pane.locator(".message-text a").evaluate_all(
+            "els => els.map(a => [a.href, a.rel, a.target])"
+        )
         assert hrefs == [["https://example.com/a?b=%3Cc%3E", "noopener noreferrer", "_blank"]]
 
     # 10,000 characters on one line: the composer refuses it with a clear message...
@@ -268,7 +277,9 @@ def test_composer_keys_autocomplete_emoji_picker_and_threads(users, shot):
     reply_box.press("Enter")
     panel = alice.locator(".side-panel")
     expect(panel.locator("li.message", has_text="a reply in the thread")).to_have_count(1)
-    expect(alice.locator(".message-pane li.message", has_text="a reply in the thread")).to_have_count(0)
+    expect(
+        alice.locator(".message-pane li.message", has_text="a reply in the thread")
+    ).to_have_count(0)
     shot(alice, "thread")
     bob_parent = bob.locator(".message-pane li.message", has_text="line two")
     bob_parent.get_by_role("button", name="1 reply").click()
@@ -289,7 +300,9 @@ def test_composer_keys_autocomplete_emoji_picker_and_threads(users, shot):
 
 
 def test_phone_width_uses_drawers_and_the_theme_toggle_sticks(users, shot):
-    page, _ = users.signup("dana", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page, _ = users.signup(
+        "dana", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     sidebar = page.get_by_role("navigation", name="Rooms and direct messages")
     expect(sidebar).to_be_hidden()
     send(page, "hello from a phone")
@@ -328,7 +341,9 @@ def _png() -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     raw = b"".join(b"\x00" + b"\x47\x52\xc4" * 8 for _ in range(8))
     return (
@@ -355,7 +370,9 @@ def test_history_scrolls_up_to_the_start_and_jumps_back_to_latest(users, chatd_u
             await client.connect()
             await client.request({"type": "join", "room": room})
             for i in range(start, start + count):
-                ack = await client.request({"type": "message", "room": room, "text": f"history {i:03d}"})
+                ack = await client.request(
+                    {"type": "message", "room": room, "text": f"history {i:03d}"}
+                )
                 assert ack["type"] == "ack", ack
         finally:
             await client.close()
@@ -363,7 +380,9 @@ def test_history_scrolls_up_to_the_start_and_jumps_back_to_latest(users, chatd_u
     def run(count: int, start: int = 0) -> None:
         # Playwright's sync API owns this thread's event loop; the seeder gets its own.
         errors: list[BaseException] = []
-        thread = threading.Thread(target=lambda: _capture(errors, lambda: asyncio.run(seed(count, start))))
+        thread = threading.Thread(
+            target=lambda: _capture(errors, lambda: asyncio.run(seed(count, start)))
+        )
         thread.start()
         thread.join(30)
         assert not errors, errors
@@ -375,7 +394,9 @@ def test_history_scrolls_up_to_the_start_and_jumps_back_to_latest(users, chatd_u
     loaded = page.locator(".message-pane li.message")
     assert loaded.count() < total  # the latest page only
     expect(page.locator(".message-text", has_text=f"history {total - 1:03d}")).to_be_in_viewport()
-    gap = page.locator(".message-scroller").evaluate("s => s.scrollHeight - s.scrollTop - s.clientHeight")
+    gap = page.locator(".message-scroller").evaluate(
+        "s => s.scrollHeight - s.scrollTop - s.clientHeight"
+    )
     assert gap < 2, gap
 
     # Scrolling to the top loads older pages until the start of the room.
