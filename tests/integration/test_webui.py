@@ -16,11 +16,10 @@ async def base(start_server):
 
 
 async def test_page_links_versioned_assets_under_a_strict_csp(base):
-    async with aiohttp.ClientSession() as http:
-        async with http.get(base) as response:
-            assert response.status == 200
-            page = await response.text()
-            csp = response.headers["Content-Security-Policy"]
+    async with aiohttp.ClientSession() as http, http.get(base) as response:
+        assert response.status == 200
+        page = await response.text()
+        csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
     assert "<script>" not in page and "style=" not in page  # nothing inline
     entry = re.search(r'<script type="module" src="(/static/js/main\.js\?v=[0-9a-f]{12})"', page)
