@@ -18,6 +18,9 @@ from chatd.jsonutil import dumpb
 #: Skin-tone and hair variants multiply the list by ~3 without adding anything a
 #: picker without a tone selector can show; the base emoji are kept.
 _VARIANT_MARKERS = ("skin_tone", "_hair")
+#: Newer emoji render as several glyphs (or boxes) where the system font lacks them;
+#: Emoji 15.0 (2022) is what current Windows, macOS, Android and Noto Color Emoji all have.
+MAX_EMOJI_VERSION = 15.0
 #: Browsing order: smileys (Emoticons block) first, then the Supplemental
 #: Symbols and Pictographs faces and gestures, then everything by code point.
 _FIRST_BLOCKS = ((0x1F600, 0x1F64F), (0x1F900, 0x1F9FF))
@@ -46,7 +49,7 @@ def _shortcode(name: str) -> str:
 
 
 def build_catalog() -> EmojiCatalog:
-    """Fully-qualified emoji without tone variants, smileys first.
+    """Fully-qualified emoji up to Emoji 15.0, without tone variants, smileys first.
 
     Each entry is `[char, name, [aliases...]]`; code-point order keeps related
     emoji together (faces, animals, food...) for browsing, and search uses the
@@ -55,7 +58,7 @@ def build_catalog() -> EmojiCatalog:
     fully_qualified = emoji.STATUS["fully_qualified"]
     entries: list[list[object]] = []
     for char, data in emoji.EMOJI_DATA.items():
-        if data.get("status") != fully_qualified:
+        if data.get("status") != fully_qualified or float(data.get("E", 0)) > MAX_EMOJI_VERSION:
             continue
         name = _shortcode(str(data["en"]))
         if any(marker in name for marker in _VARIANT_MARKERS):

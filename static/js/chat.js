@@ -7,22 +7,16 @@ import { normalizeMessage, TYPING_TTL_MS } from "./store.js";
 
 const PAGE = 50;
 const READ_KEY = (userId) => `chatd:read:${userId}`;
-/** Friendly names for features that arrive with later server versions. */
-const FEATURE_NAMES = {
-  edit: "Editing messages",
-  delete: "Deleting messages",
-  react: "Reactions",
-  unreact: "Reactions",
-  read: "Read state",
+/** What to say when the server does not know a frame type yet (later server versions). */
+const UNSUPPORTED = {
+  edit: "Editing messages isn't supported by this server yet.",
+  delete: "Deleting messages isn't supported by this server yet.",
+  react: "Reactions aren't supported by this server yet.",
+  unreact: "Reactions aren't supported by this server yet.",
 };
 
 function featureError(err, type) {
-  if (err && err.code === "unknown_type") {
-    return `${FEATURE_NAMES[type] || type} isn't supported by this server yet.`;
-  }
-  if (err instanceof ApiError && err.status === 404 && err.code === "http_404") {
-    return "This server doesn't support that yet.";
-  }
+  if (err && err.code === "unknown_type") return UNSUPPORTED[type] || `This server doesn't support "${type}" yet.`;
   return (err && err.message) || "Something went wrong.";
 }
 
@@ -44,6 +38,7 @@ export class Chat {
       store.emit("connection", e.detail);
     });
     setInterval(() => this._expireTyping(), 1000);
+    api.addEventListener("session", () => this.store.me && this._fileSession());
   }
 
   start(initialRoom) {
@@ -92,14 +87,24 @@ export class Chat {
     }
     for (const room of [...store.rooms.values()]) if (!listed.has(room.id)) store.removeRoom(room.id);
     store.emit("rooms");
-    this.api.fileSession().catch(() => {
-      /* servers without file support answer 404; file links then simply need the app */
-    });
+    this._fileSession();
+    for (const room of store.rooms.values()) if (room.isDm && !room.membersLoaded) this.loadMembers(room);
     if (first) this.openRoom(this._wantedRoom);
     else if (store.active) {
       // Reconnected: replayed events arrive through resume; reload members for presence.
       this.loadMembers(store.active, true);
     }
+  }
+
+  /**
+   * The file cookie lets <img src=fileUrl> load; renewed with every new access token.
+   * Servers without file support answer 404, and then it is not asked for again.
+   */
+  _fileSession() {
+    if (this._noFileSession) return;
+    this.api.fileSession().catch((err) => {
+      if (err instanceof ApiError && err.status === 404) this._noFileSession = true;
+    });
   }
 
   _onFrame(frame) {
@@ -129,7 +134,8 @@ export class Chat {
     const mine = store.me && msg.user.id === store.me.id;
     room.typing.delete(msg.user.id);
     store.emit("typing", { room: room.id });
-    if (msg.threadId || (room.loaded && room.atLatest)) {
+    // Kept even before the room's first page loads: resetMessages merges what is newer.
+    if (msg.threadId || room.atLatest) {
       const result = store.putMessage(room, msg);
       store.emit("message", { room: room.id, msg, result });
     } else if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
@@ -239,6 +245,7 @@ export class Chat {
   _onJoined(frame) {
     const info = frame.room;
     const room = this.store.upsertRoom({ ...info, member: true });
+    if (room.isDm && !room.membersLoaded) this.loadMembers(room);
     const reads = this._loadReads();
     if (reads[room.id] === undefined) this._saveRead(room.id, room.lastSeq);
     room.lastRead = Math.max(room.lastRead, reads[room.id] ?? room.lastSeq);
@@ -342,7 +349,7 @@ export class Chat {
       room.loading = true;
       try {
         const { messages } = await this.api.history(room.id, { before: seq + Math.floor(PAGE / 2), limit: PAGE });
-        this.store.resetMessages(room, messages);
+        this.store.resetMessages(room, messages, { keepNewer: false });
         room.loaded = true;
         room.reachedStart = false;
         room.atLatest = room.newestSeq >= room.lastSeq;

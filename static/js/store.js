@@ -221,13 +221,21 @@ export class Store extends EventTarget {
     return false;
   }
 
-  /** Replace the loaded window with a page of history (oldest first). */
-  resetMessages(room, frames) {
-    const pending = room.messages.filter((m) => m.pending);
+  /**
+   * Replace the loaded window with a page of history (oldest first). `keepNewer` keeps
+   * live messages newer than the page (they arrived while it loaded); a jump into the
+   * past drops them to keep the window contiguous.
+   */
+  resetMessages(room, frames, { keepNewer = true } = {}) {
+    const newest = frames.length ? frames[frames.length - 1].seq : 0;
+    const kept = room.messages.filter((m) => m.pending || (keepNewer && m.seq > newest));
     room.messages = [];
     room.byId = new Map();
     for (const frame of frames) this.putMessage(room, normalizeMessage(frame));
-    room.messages.push(...pending);
+    for (const m of kept) {
+      if (m.pending) room.messages.push(m);
+      else this.putMessage(room, m);
+    }
   }
 
   typingUsers(room) {

@@ -2,8 +2,8 @@
 
 The browser is the system one (`/usr/bin/chromium`, from the `chromium` apt package
 that scripts/test installs); playwright never downloads a browser of its own. One
-server and one browser serve the whole module set; every test signs up fresh users
-(unique names), each in its own browser context (separate cookies and storage).
+server and one browser serve a test module; every test signs up fresh users (unique
+names), each in its own browser context (separate cookies and storage).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chatd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real chatd process on a free loopback port with a throwaway data dir."""
     port = _free_port()
@@ -93,7 +93,9 @@ def chatd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+#: Module scope, not session: playwright's sync API keeps an event loop running on this
+#: thread while it is open, which would break every async test collected after these.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test does)")
