@@ -90,7 +90,16 @@ export class App {
       h("div", { class: "composer-wrap" }, this.composer.el, this.typing),
       this.dropzone,
     );
-    this.layout = h("div", { class: "layout" }, this.sidebar.el, this.chatArea, this.panel, this.backdrop, this.picker.el, region);
+    const skip = h("a", {
+      href: "#",
+      class: "skip-link",
+      text: "Skip to message box",
+      onclick: (e) => {
+        e.preventDefault();
+        this.composer.focus();
+      },
+    });
+    this.layout = h("div", { class: "layout" }, skip, this.sidebar.el, this.chatArea, this.panel, this.backdrop, this.picker.el, region);
     this.header.title.id = "room-title-text";
     this.wire();
   }

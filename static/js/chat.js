@@ -223,7 +223,10 @@ export class Chat {
     if (!room) return;
     room.online = new Set(frame.users.map((u) => u.id));
     for (const user of frame.users) this.store.rememberUser(user);
-    if (room.membersLoaded && frame.users.some((u) => !room.members.has(u.id))) this.loadMembers(room, true);
+    // Someone new is here (joined since the list loaded, or while it was loading).
+    if (frame.users.some((u) => !room.members.has(u.id)) && (room.membersLoaded || room.membersLoading)) {
+      this.loadMembers(room, true);
+    }
     this.store.emit("presence", { room: room.id });
   }
 
@@ -368,9 +371,14 @@ export class Chat {
     this.store.emit("scroll-bottom", { room: room.id });
   }
 
+  /** Load the member list; a forced reload during a load runs once that load is done. */
   async loadMembers(room, force = false) {
-    if (!force && room.membersLoading) return;
+    if (room.membersLoading) {
+      if (force) room.membersReload = true;
+      return;
+    }
     room.membersLoading = true;
+    room.membersReload = false;
     try {
       const { members } = await this.api.members(room.id);
       room.members = new Map(members.map((m) => [m.id, m]));
@@ -385,6 +393,7 @@ export class Chat {
     } finally {
       room.membersLoading = false;
     }
+    if (room.membersReload) this.loadMembers(room, true);
   }
 
   /** Mark the room read once it has been visible at the bottom for a moment. */
