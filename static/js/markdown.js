@@ -100,9 +100,14 @@ function matchAt(text, pos, ctx, depth) {
   if ((ch === "h" || ch === "m") && !ctx.inLink && !isWordChar(text[pos - 1])) {
     const m = sticky(URL_RE);
     if (!m) return null;
-    const href = safeUrl(m[0]);
+    let raw = m[0];
+    // Keep a closing parenthesis that balances one in the URL (wiki/Foo_(bar)).
+    while (text[pos + raw.length] === ")" && (raw.match(/\(/g) || []).length > (raw.match(/\)/g) || []).length) {
+      raw += ")";
+    }
+    const href = safeUrl(raw);
     if (!href) return null;
-    return { node: link(href, [document.createTextNode(m[0])]), end: pos + m[0].length };
+    return { node: link(href, [document.createTextNode(raw)]), end: pos + raw.length };
   }
   return null;
 }

@@ -20,7 +20,7 @@ const REAUTH_MARGIN_S = 60;
  * holds applied seqs past a gap. Live events can arrive before a resume's replay fills
  * the gap, so "seq <= max seen" would wrongly drop the replayed ones.
  */
-class SeqTracker {
+export class SeqTracker {
   constructor(upto) {
     this.upto = upto;
     this.above = new Set();

@@ -137,6 +137,13 @@ class Browsers:
     def page(self, **options: object) -> Page:
         page = self.context(**options).new_page()
         page.on("pageerror", lambda exc: self.errors.append(f"{page.url}: {exc}"))
+
+        def console(msg) -> None:  # type: ignore[no-untyped-def]
+            # Anything the CSP blocked would be a broken feature (inline style or script).
+            if "Content Security Policy" in msg.text:
+                self.errors.append(f"CSP: {msg.text}")
+
+        page.on("console", console)
         page.goto(self.url)
         return page
 

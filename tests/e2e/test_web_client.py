@@ -53,6 +53,14 @@ def test_two_people_sign_up_chat_and_see_typing_and_presence(users, shot):
     expect(bob.locator("li.message").last).to_have_class(re.compile(r"\bcontinuation\b"))
     expect(alice.locator(".day-separator")).to_have_count(1)
     shot(alice, "chat")
+    unnamed = alice.locator("button, a[href], input, textarea").evaluate_all(
+        """els => els.filter(e => {
+            const label = e.getAttribute('aria-label') || e.textContent.trim() || e.title
+                || (e.id && document.querySelector(`label[for="${e.id}"]`)) || e.getAttribute('aria-labelledby');
+            return !label && e.type !== 'file';
+        }).map(e => e.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
 
     # A new room: alice creates it, bob finds and joins it from the room browser.
     room = unique_name("proj")
