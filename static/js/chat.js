@@ -20,6 +20,11 @@ function featureError(err, type) {
   return (err && err.message) || "Something went wrong.";
 }
 
+/** A user on the wire is `{id, username}`; tolerate a bare id too. */
+function userIdOf(user) {
+  return user && typeof user === "object" ? user.id : user;
+}
+
 export class Chat {
   constructor({ api, socket, store, toast, notifier, announcer }) {
     this.api = api;
@@ -85,8 +90,10 @@ export class Chat {
       room.lastRead = Math.max(room.lastRead, reads[room.id]);
       room.hasUnread = room.lastSeq > room.lastRead && room.id !== store.activeId;
     }
+    const hadActive = Boolean(store.activeId);
     for (const room of [...store.rooms.values()]) if (!listed.has(room.id)) store.removeRoom(room.id);
     store.emit("rooms");
+    if (!first && hadActive && !store.activeId) this.openRoom("general"); // left it meanwhile
     this._fileSession();
     for (const room of store.rooms.values()) if (room.isDm && !room.membersLoaded) this.loadMembers(room);
     if (first) this.openRoom(this._wantedRoom);
@@ -132,6 +139,11 @@ export class Chat {
     if (!room) return;
     const msg = normalizeMessage(frame);
     const mine = store.me && msg.user.id === store.me.id;
+    const isActive = room.id === store.activeId;
+    const seen = isActive && document.visibilityState === "visible" && this._atBottom();
+    if (isActive && !seen && !mine && !msg.threadId && (room.dividerSeq === null || room.dividerSeq === undefined)) {
+      room.dividerSeq = room.lastRead; // the reader is away: mark where they left off
+    }
     room.typing.delete(msg.user.id);
     store.emit("typing", { room: room.id });
     // Kept even before the room's first page loads: resetMessages merges what is newer.
@@ -140,10 +152,8 @@ export class Chat {
       store.emit("message", { room: room.id, msg, result });
     } else if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
     if (mine || msg.threadId) return;
-    const isActive = room.id === store.activeId;
     const me = store.me.username.toLowerCase();
     const mentioned = room.isDm || mentionedNames(msg.text).has(me);
-    const seen = isActive && document.visibilityState === "visible" && this._atBottom();
     if (!seen) {
       room.unread += 1;
       room.hasUnread = true;
@@ -185,10 +195,11 @@ export class Chat {
     const room = this.store.room(frame.room);
     const msg = room && this.store.findMessage(room, frame.id);
     if (!msg) return;
-    this.store.rememberUser(frame.user);
+    const userId = userIdOf(frame.user);
+    if (typeof frame.user === "object") this.store.rememberUser(frame.user);
     const entry = msg.reactions.get(frame.emoji) || { users: new Set(), extra: 0 };
-    if (frame.op === "remove") entry.users.delete(frame.user.id);
-    else entry.users.add(frame.user.id);
+    if (frame.op === "remove") entry.users.delete(userId);
+    else entry.users.add(userId);
     if (entry.users.size + entry.extra > 0) msg.reactions.set(frame.emoji, entry);
     else msg.reactions.delete(frame.emoji);
     this.store.emit("message-changed", { room: room.id, msg });
@@ -196,7 +207,7 @@ export class Chat {
 
   _onRead(frame) {
     const room = this.store.room(frame.room);
-    if (!room || !this.store.me || frame.user.id !== this.store.me.id) return;
+    if (!room || !this.store.me || userIdOf(frame.user) !== this.store.me.id) return;
     if (frame.seq > room.lastRead) {
       room.lastRead = frame.seq;
       this._saveRead(room.id, frame.seq);

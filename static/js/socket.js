@@ -236,6 +236,8 @@ export class Socket extends EventTarget {
       this.attempt = 0;
       const first = this.session === null;
       this.session = frame.session;
+      const listed = new Set((frame.rooms || []).map((room) => room.id));
+      for (const room of this.seqs.keys()) if (!listed.has(room)) this.seqs.delete(room); // left meanwhile
       for (const room of frame.rooms || []) this.track(room.id, room.lastSeq ?? 0);
       this._setState("open");
       this._emit("ready", { frame, first });
