@@ -91,6 +91,7 @@ function renderReactions(msg, ui, roomId) {
       {
         type: "button",
         class: "reaction reaction-add",
+        tabindex: "-1", // hidden until hover/focus; the toolbar's button is the keyboard path
         "aria-label": "Add reaction",
         title: "Add reaction",
         onclick: (e) => ui.pickReaction(e.currentTarget, roomId, msg),

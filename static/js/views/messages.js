@@ -52,6 +52,7 @@ export class MessageList {
     pin.observe(this.list);
     this.list.addEventListener("keydown", (e) => this.onKey(e));
     this.list.addEventListener("focusin", (e) => this.onFocus(e));
+    this.list.addEventListener("focusout", (e) => this.onBlur(e));
     const s = this.store;
     s.on("active", ({ room }) => this.show(room));
     s.on("messages", ({ room, kind }) => room === this.roomId && this.render(kind));
@@ -135,6 +136,7 @@ export class MessageList {
       let cached = this.cache.get(m);
       if (!cached || cached.sig !== sig) {
         cached = { el: renderMessage(m, this.ui, room.id, { continuation, editing: isEditing }), sig };
+        if (!isEditing) this.setActionsTabbable(cached.el, false);
         this.cache.set(m, cached);
       }
       desired.push(cached.el);
@@ -245,16 +247,19 @@ export class MessageList {
     return [...this.list.querySelectorAll(":scope > li.message")];
   }
 
+  /** One message is the list's tab stop; its action buttons join the tab order only
+   * while focus is inside it, so Shift+Tab from the composer lands on the message. */
   setRoving(target) {
     for (const el of this.list.querySelectorAll(':scope > li.message[tabindex="0"]')) {
-      if (el !== target) {
-        el.tabIndex = -1;
-        for (const b of el.querySelectorAll(".message-actions button")) b.tabIndex = -1;
-      }
+      if (el !== target) el.tabIndex = -1;
     }
-    if (target) {
-      target.tabIndex = 0;
-      for (const b of target.querySelectorAll(".message-actions button")) b.tabIndex = 0;
+    if (target) target.tabIndex = 0;
+  }
+
+  /** Buttons and links inside a message are tab stops only while it has focus. */
+  setActionsTabbable(item, on) {
+    for (const el of item.querySelectorAll("button, a[href]")) {
+      if (!on || !el.classList.contains("reaction-add")) el.tabIndex = on ? 0 : -1;
     }
   }
 
@@ -268,7 +273,15 @@ export class MessageList {
 
   onFocus(e) {
     const item = e.target.closest("li.message");
-    if (item && item.parentElement === this.list) this.setRoving(item);
+    if (item && item.parentElement === this.list) {
+      this.setRoving(item);
+      this.setActionsTabbable(item, true);
+    }
+  }
+
+  onBlur(e) {
+    const item = e.target.closest("li.message");
+    if (item && !item.contains(e.relatedTarget)) this.setActionsTabbable(item, false);
   }
 
   onKey(e) {

@@ -58,7 +58,7 @@ export class ThreadView {
     let cached = this.cache.get(msg);
     if (!cached || cached.sig !== sig) {
       cached = { el: renderMessage(msg, this.ui, room.id, { continuation, inThread: true, editing }), sig };
-      for (const b of cached.el.querySelectorAll(".message-actions button")) b.tabIndex = 0;
+      for (const b of cached.el.querySelectorAll(".message-actions button, .reaction-add")) b.tabIndex = 0;
       this.cache.set(msg, cached);
     }
     return cached.el;
