@@ -90,6 +90,12 @@ def test_two_people_sign_up_chat_and_see_typing_and_presence(users, shot):
     expect(alice).to_have_title(re.compile(rf"^#{room}"))
     shot(alice, "members")
 
+    # Leaving takes the room out of the list and goes back to general.
+    alice.get_by_role("button", name="Leave room").click()
+    alice.get_by_role("dialog").get_by_role("button", name="Leave room").click()
+    expect(link).to_have_count(0)
+    expect(alice.locator(".room-title")).to_contain_text("general")
+
     # Bob leaves: alice sees him go offline.
     bob.context.close()
     expect(member(alice, bob_name)).to_have_class(re.compile(r"\boffline\b"))

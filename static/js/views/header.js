@@ -25,6 +25,12 @@ export class RoomHeader {
       icon("phone", 20),
     );
     this.inviteButton = iconButton("plus", "Invite people", () => ui.dialogs.invite(ui.store.activeId));
+    this.leaveButton = iconButton("logout", "Leave room", async () => {
+      const room = ui.store.active;
+      if (room && (await ui.dialogs.confirm("Leave room", `Leave #${room.name}? You can join a public room again at any time.`, "Leave room"))) {
+        ui.chat.leaveRoom(room.id);
+      }
+    });
     this.searchInput = h("input", { type: "search", class: "search-input", "aria-label": "Search messages", placeholder: "Search", enterkeyhint: "search" });
     const search = h(
       "form",
@@ -45,7 +51,7 @@ export class RoomHeader {
       { class: "room-header" },
       iconButton("menu", "Open rooms", () => ui.openNav(), { class: "icon-btn nav-toggle", "aria-controls": "sidebar" }),
       h("div", { class: "room-heading" }, this.title, this.topic),
-      h("div", { class: "header-tools" }, this.inviteButton, this.callButton, this.membersButton, search),
+      h("div", { class: "header-tools" }, this.inviteButton, this.leaveButton, this.callButton, this.membersButton, search),
     );
     this.banner = h("div", { class: "conn-banner", role: "status", "aria-live": "polite", hidden: true });
     const s = ui.store;
@@ -68,6 +74,7 @@ export class RoomHeader {
     this.membersButton.title = name;
     this.membersButton.setAttribute("aria-pressed", this.ui.store.panel === "members" ? "true" : "false");
     this.inviteButton.hidden = !room.private || room.isDm;
+    this.leaveButton.hidden = room.isDm || room.id === "general";
   }
 
   renderConnection({ state, retryAt }) {
