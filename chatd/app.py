@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from chatd.api import downloads as downloads_api
 from chatd.api import rooms as rooms_api
+from chatd.api import uploads as uploads_api
 from chatd.api.errors import error_middleware
 from chatd.api.openapi import build_spec
 from chatd.auth import views as auth_views
@@ -21,6 +23,7 @@ from chatd.resources import (
     broker_context,
     files_context,
     hub_context,
+    intake_context,
     store_context,
 )
 from chatd.router import HandlerSpec
@@ -44,6 +47,7 @@ def create_app(
             store_context,
             broker_context,
             files_context,
+            intake_context,
             hub_context,
             auth_context,
             realtime_context(handlers),
@@ -56,6 +60,8 @@ def create_app(
     app.router.add_get("/ws", websocket)
     auth_views.add_routes(app)
     rooms_api.add_routes(app)
+    uploads_api.add_routes(app)
+    downloads_api.add_routes(app)
     setup_web(app)
     _add_openapi(app)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chatd.files.kinds import has_preview, icon_kind
 from chatd.store import Attachment, Message, User
 
 Frame = dict[str, Any]
@@ -53,15 +54,20 @@ def error(
 
 
 def attachment_json(attachment: Attachment, url: str) -> dict[str, Any]:
+    """One file of a message: an image with its size and thumbnail, or an icon kind."""
     data: dict[str, Any] = {
         "url": url,
         "name": attachment.name,
         "size": attachment.size,
         "type": attachment.content_type,
     }
-    if attachment.width is not None and attachment.height is not None:
+    if has_preview(attachment):
         data["width"] = attachment.width
         data["height"] = attachment.height
+        if attachment.thumbnail_key is not None:
+            data["thumbUrl"] = f"{url}/thumb"
+    else:
+        data["icon"] = icon_kind(attachment.content_type, attachment.name)
     return data
 
 

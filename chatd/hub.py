@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 _ROOM_PREFIX = "room:"
 #: Missing events read from the store per query when closing a gap.
 _GAP_PAGE = 500
+#: How long a room's delivery waits for a missing seq before skipping it, and
+#: how often it looks in the store meanwhile (see Hub._wait_for_gap).
+GAP_WAIT_SECONDS = 2.0
+GAP_POLL_SECONDS = 0.02
 
 
 class Hub:
@@ -46,6 +50,9 @@ class Hub:
         self._next_seq: dict[str, int] = {}
         self._room_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._presence_seen: dict[str, list[tuple[str, str]]] = {}
+        #: Events that arrived ahead of a missing seq, by room then seq.
+        self._held: dict[str, dict[int, bytes]] = defaultdict(dict)
+        self._gap_waiters: dict[str, asyncio.Task[None]] = {}
         self._user_channel_prefix = user_channel(prefix, "")[: -len(":channel")]
         broker.set_listener(self._on_broker_message)
 
@@ -103,6 +110,7 @@ class Hub:
         if conns is not None and not conns:
             del self._rooms[room_id]
             self._next_seq.pop(room_id, None)
+            self._held.pop(room_id, None)
             self._presence_seen.pop(room_id, None)
             await self._unsubscribe(room_channel(room_id))
 
@@ -157,6 +165,13 @@ class Hub:
                 await self._fill_gap(room_id, None)
         await self.refresh_presence()
 
+    async def stop(self) -> None:
+        """Cancel gap waiters (the hub's only background tasks)."""
+        for task in list(self._gap_waiters.values()):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
     async def close_all(self, code: int, reason: str) -> None:
         for conn in self.connections:
             conn.closing = True
@@ -169,13 +184,64 @@ class Hub:
             expected = self._next_seq.get(room_id)
             if expected is not None and seq < expected:
                 return  # already delivered (our own echo, or filled from the store)
-            if expected is not None and seq > expected:
-                await self._fill_gap(room_id, seq)
-                if self._next_seq.get(room_id, seq) > seq:
-                    return
-            self._next_seq[room_id] = seq + 1
-            for conn in tuple(self._rooms.get(room_id, ())):
-                conn.send_room_event(room_id, seq, data)
+            if expected is None or seq == expected:
+                self._send_event(room_id, seq, data)
+                self._flush_held(room_id)
+                return
+            # Ahead of an event we have not seen: hold it, and read the missing
+            # ones from the store (where they are, or very soon will be).
+            self._held[room_id][seq] = data
+            await self._fill_gap(room_id, min(self._held[room_id]))
+            self._flush_held(room_id)
+            if self._held.get(room_id) and room_id not in self._gap_waiters:
+                self._gap_waiters[room_id] = asyncio.create_task(self._wait_for_gap(room_id))
+
+    def _send_event(self, room_id: str, seq: int, data: bytes) -> None:
+        self._next_seq[room_id] = seq + 1
+        for conn in tuple(self._rooms.get(room_id, ())):
+            conn.send_room_event(room_id, seq, data)
+
+    def _flush_held(self, room_id: str) -> None:
+        """Deliver held events that are next in line; drop ones already delivered."""
+        held = self._held.get(room_id)
+        while held:
+            expected = self._next_seq[room_id]
+            lowest = min(held)
+            if lowest < expected:
+                del held[lowest]
+            elif lowest == expected:
+                self._send_event(room_id, lowest, held.pop(lowest))
+            else:
+                return
+        self._held.pop(room_id, None)
+
+    async def _wait_for_gap(self, room_id: str) -> None:
+        """Poll the store for a missing seq; after GAP_WAIT_SECONDS, skip it.
+
+        On MongoDB a seq is allocated (`$inc`) a moment before its event is
+        inserted, so another node's later event can overtake it; it shows up
+        within milliseconds. A node that crashed between the two never inserts
+        it: that seq stays a gap, and waiting longer would only delay the room.
+        """
+        deadline = asyncio.get_running_loop().time() + GAP_WAIT_SECONDS
+        try:
+            while self._held.get(room_id):
+                await asyncio.sleep(GAP_POLL_SECONDS)
+                async with self._room_locks[room_id]:
+                    held = self._held.get(room_id)
+                    if not held:
+                        return
+                    await self._fill_gap(room_id, min(held))
+                    if asyncio.get_running_loop().time() > deadline:
+                        logger.warning(
+                            "room %s: seq %d never arrived; skipping it",
+                            room_id,
+                            self._next_seq.get(room_id),
+                        )
+                        self._next_seq[room_id] = min(held)
+                    self._flush_held(room_id)
+        finally:
+            self._gap_waiters.pop(room_id, None)
 
     async def _fill_gap(self, room_id: str, upto: int | None) -> None:
         """Deliver stored events from the next expected seq up to (not incl.) `upto`."""
@@ -186,13 +252,10 @@ class Hub:
             limit = _GAP_PAGE if upto is None else min(_GAP_PAGE, upto - expected)
             events = await self._store.messages_after(room_id, expected - 1, limit)
             for message in events:
-                if upto is not None and message.seq >= upto:
-                    break
-                data = dumpb(frames.message(message))
-                for conn in tuple(self._rooms.get(room_id, ())):
-                    conn.send_room_event(room_id, message.seq, data)
+                if message.seq != expected or (upto is not None and message.seq >= upto):
+                    return  # a hole: stop at it rather than deliver past it
+                self._send_event(room_id, message.seq, dumpb(frames.message(message)))
                 expected = message.seq + 1
-            self._next_seq[room_id] = expected
             if len(events) < limit:
                 return
 

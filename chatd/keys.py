@@ -7,6 +7,7 @@ from aiohttp import web
 from chatd.auth.service import AuthService
 from chatd.broker import Broker
 from chatd.files import FileStore
+from chatd.files.intake import FileIntake
 from chatd.hub import Hub
 from chatd.router import FrameRouter
 from chatd.settings import Settings
@@ -16,6 +17,10 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 BROKER = web.AppKey("broker", Broker)
 FILES = web.AppKey("files", FileStore)
+INTAKE = web.AppKey("intake", FileIntake)
+#: The web client's Content-Security-Policy when it differs from the default
+#: (S3 downloads are redirects to the bucket's origin, which it must allow).
+CONTENT_POLICY = web.AppKey("content_policy", str)
 AUTH = web.AppKey("auth", AuthService)
 HUB = web.AppKey("hub", Hub)
 ROUTER = web.AppKey("router", FrameRouter)

@@ -10,6 +10,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from chatd.files.kinds import ICON_KINDS
+from chatd.files.names import MAX_NAME_CHARS as MAX_FILE_NAME
+
 
 class _Strict(Schema):
     class Meta:
@@ -57,12 +60,16 @@ class ErrorFrameSchema(_Framed):
 
 
 class FileSchema(_Strict):
+    """One attachment: previewable images carry width/height/thumbUrl, others an icon."""
+
     url = fields.String(required=True)
-    name = fields.String(required=True)
-    size = fields.Integer(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=MAX_FILE_NAME))
+    size = fields.Integer(required=True, validate=validate.Range(min=1))
     type = fields.String(required=True)
-    width = fields.Integer()
-    height = fields.Integer()
+    width = fields.Integer(validate=validate.Range(min=1))
+    height = fields.Integer(validate=validate.Range(min=1))
+    thumbUrl = fields.String()
+    icon = fields.String(validate=validate.OneOf(ICON_KINDS))
 
 
 class MessageFrameSchema(_Framed):

@@ -17,8 +17,11 @@ from chatd.auth.service import AuthService
 from chatd.auth.throttle import LoginThrottle
 from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
+from chatd.files.intake import FileIntake
+from chatd.files.previews import Previewer
 from chatd.hub import Hub
-from chatd.keys import AUTH, BROKER, FILES, HUB, SETTINGS, STORE
+from chatd.keys import AUTH, BROKER, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.security import content_security_policy
 from chatd.store import Room, RoomKind
 from chatd.store.factory import open_store
 
@@ -110,6 +113,20 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
             await local.close()
 
 
+async def intake_context(app: web.Application) -> AsyncIterator[None]:
+    """Upload handling over the file store; widens the web client's CSP for S3 downloads."""
+    files = app[FILES]
+    intake = FileIntake(files, Previewer(), app[SETTINGS].max_upload_bytes)
+    app[INTAKE] = intake
+    origin = await files.download_origin()
+    if origin is not None:
+        app[CONTENT_POLICY] = content_security_policy(media_origins=[origin])
+    try:
+        yield
+    finally:
+        await intake.close()
+
+
 async def auth_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # The dummy hash for unknown users costs one bcrypt: keep it off the loop too.
@@ -136,4 +153,7 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
         prefix=settings.redis_prefix,
         presence_ttl=settings.presence_ttl,
     )
-    yield
+    try:
+        yield
+    finally:
+        await app[HUB].stop()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from chatd import frames
 from chatd.connection import Connection
@@ -81,7 +81,7 @@ class _Bucket:
 class FrameRouter:
     def __init__(self, specs: Iterable[HandlerSpec], services: Services) -> None:
         self._services = services
-        self._table: dict[str, tuple[Handler, str]] = {}
+        self._table: dict[str, tuple[Handler, str, Schema]] = {}
         for spec in specs:
             cls = spec.cls
             if not (isinstance(cls, type) and issubclass(cls, Handler)):
@@ -94,7 +94,9 @@ class FrameRouter:
                     f"frame type {frame_type!r} is registered twice: by "
                     f"{self._table[frame_type][1]} and by {spec.source}"
                 )
-            self._table[frame_type] = (cls(services), spec.source)
+            # One schema instance per handler, built once: marshmallow schemas
+            # are reusable, and building one per frame showed up in profiles.
+            self._table[frame_type] = (cls(services), spec.source, cls.schema())
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._last_prune = time.monotonic()
 
@@ -127,9 +129,9 @@ class FrameRouter:
         if entry is None:
             conn.send(frames.error("unknown_type", f"unknown frame type {frame_type!r}", ref_str))
             return
-        handler = entry[0]
+        handler, _, schema = entry
         try:
-            payload: dict[str, Any] = handler.schema().load(frame)
+            payload: dict[str, Any] = schema.load(frame)
         except ValidationError as exc:
             fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             conn.send(frames.error("invalid", "some fields are invalid", ref_str, fields=fields))

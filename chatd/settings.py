@@ -51,6 +51,9 @@ class Settings:
     turn_secret: str | None = None
     #: Largest accepted upload; 25 MB as the product promises.
     max_upload_bytes: int = 25 * 1024 * 1024
+    #: Upload requests a user may make per minute, across nodes (each may carry
+    #: up to 10 files). Generous for people, a brake on scripts filling the disk.
+    upload_rate: int = 20
     log_level: str = "INFO"
     #: bcrypt work factor; 12 costs about 200 ms on a 2-core server core (measured).
     bcrypt_rounds: int = 12
@@ -169,7 +172,11 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     origins = _list(env, "CHATD_ALLOWED_ORIGINS")
     for origin in origins:
         parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+        ):
             raise SettingsError(
                 "CHATD_ALLOWED_ORIGINS", f"not an origin (scheme://host[:port]): {origin!r}"
             )
@@ -254,6 +261,7 @@ def load_settings(
         turn_urls=_list(env, "TURN_URLS"),
         turn_secret=_optional(env, "TURN_SECRET"),
         max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", 20),
         log_level=level,
         bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", 12, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),

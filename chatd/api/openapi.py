@@ -36,10 +36,14 @@ def documented(
     tags: tuple[str, ...],
     responses: Mapping[int, tuple[str, type[Schema] | None]],
     body: type[Schema] | None = None,
+    form: type[Schema] | None = None,
     query: type[Schema] | None = None,
     public: bool = False,
 ) -> Callable[[F], F]:
-    """Attach an OpenAPI operation to a view; `public` = no bearer token needed."""
+    """Attach an OpenAPI operation to a view; `public` = no bearer token needed.
+
+    `body` is a JSON request body; `form` a multipart/form-data one (uploads).
+    """
 
     def attach(view: F) -> F:
         operation: dict[str, Any] = {"summary": summary, "tags": list(tags), "responses": {}}
@@ -49,6 +53,11 @@ def documented(
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": body}},
+            }
+        if form is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"multipart/form-data": {"schema": form}},
             }
         if query is not None:
             operation["parameters"] = [{"in": "query", "schema": query}]

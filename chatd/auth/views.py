@@ -37,7 +37,7 @@ def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
-def _cookie_secure(request: web.Request) -> bool:
+def cookie_secure(request: web.Request) -> bool:
     """Secure everywhere except plain-http localhost, where browsers would drop it."""
     return not (request.scheme == "http" and (request.url.host or "") in _LOCAL_HOSTS)
 
@@ -58,7 +58,7 @@ def _session_response(request: web.Request, session: Session, status: int) -> we
         path=REFRESH_COOKIE_PATH,
         httponly=True,
         samesite="Strict",
-        secure=_cookie_secure(request),
+        secure=cookie_secure(request),
     )
     return response
 
@@ -69,7 +69,7 @@ def _clear_cookie(request: web.Request, response: web.StreamResponse) -> None:
         path=REFRESH_COOKIE_PATH,
         httponly=True,
         samesite="Strict",
-        secure=_cookie_secure(request),
+        secure=cookie_secure(request),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 
 class FileTooLarge(Exception):
@@ -58,8 +58,11 @@ class FileStore(abc.ABC):
         """Store the stream under `key`; raise FileTooLarge (keeping nothing) past max_size."""
 
     @abc.abstractmethod
-    def open(self, key: str) -> AsyncIterator[bytes]:
-        """Stream the stored bytes; raise FileNotFoundError if the key is absent."""
+    def open(self, key: str, *, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        """Stream the stored bytes (from `offset`, at most `length` of them: HTTP ranges).
+
+        Raise FileNotFoundError, on the first iteration, if the key is absent.
+        """
 
     @abc.abstractmethod
     async def size(self, key: str) -> int | None:
@@ -74,3 +77,17 @@ class FileStore(abc.ABC):
         self, key: str, *, filename: str, content_type: str, inline: bool, expires: int
     ) -> str | None:
         """A short-lived direct URL (S3 presigned) or None when chatd serves bytes itself."""
+
+    async def download_origin(self) -> str | None:
+        """The origin (`scheme://host[:port]`) `download_url` points at, if any.
+
+        The web client's Content-Security-Policy must allow it for images and
+        media, since `<img src="/files/...">` is redirected there.
+        """
+        url = await self.download_url(
+            "origin-probe", filename="probe", content_type="image/png", inline=True, expires=60
+        )
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"

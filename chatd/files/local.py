@@ -105,11 +105,22 @@ class LocalFileStore(FileStore):
             raise
         return StoredFile(key=key, size=size, sha256=digest.hexdigest())
 
-    async def open(self, key: str) -> AsyncIterator[bytes]:
+    async def open(
+        self, key: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
         path = self._path(key)
         source = await asyncio.to_thread(path.open, "rb")
         try:
-            while chunk := await asyncio.to_thread(source.read, READ_CHUNK):
+            if offset:
+                await asyncio.to_thread(source.seek, offset)
+            left = length
+            while left is None or left > 0:
+                size = READ_CHUNK if left is None else min(READ_CHUNK, left)
+                chunk = await asyncio.to_thread(source.read, size)
+                if not chunk:
+                    break
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
         finally:
             source.close()

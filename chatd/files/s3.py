@@ -185,12 +185,24 @@ class S3FileStore(FileStore):
             raise
         return StoredFile(key=key, size=size, sha256=digest.hexdigest())
 
-    async def open(self, key: str) -> AsyncIterator[bytes]:
+    async def open(
+        self, key: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        if length == 0:  # S3 has no empty range; still say whether the key exists
+            if await self.size(key) is None:
+                raise FileNotFoundError(key)
+            return
+        options: dict[str, str] = {}
+        if offset or length is not None:
+            last = "" if length is None else str(offset + length - 1)
+            options["Range"] = f"bytes={offset}-{last}"
         try:
-            response = await self._client.get_object(Bucket=self._bucket, Key=key)
+            response = await self._client.get_object(Bucket=self._bucket, Key=key, **options)
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 raise FileNotFoundError(key) from exc
+            if _code(exc) == "InvalidRange":  # offset at or past the end: no bytes
+                return
             raise
         async with response["Body"] as body:
             while chunk := await body.read(READ_CHUNK):

@@ -223,6 +223,37 @@ async def test_open_streams_in_chunks(store: FileStore) -> None:
     assert b"".join(chunks) == data
 
 
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [(0, None), (0, 10), (1000, None), (MiB - 3, 7), (MiB + 5, 100_000), (2 * MiB - 1, None)],
+)
+async def test_open_reads_a_range(store: FileStore, offset: int, length: int | None) -> None:
+    data = payload(2 * MiB, seed=4)
+    await store.put("k", stream(data), "video/mp4", 10 * MiB)
+    got = b"".join([c async for c in store.open("k", offset=offset, length=length)])
+    assert got == data[offset : None if length is None else offset + length]
+
+
+async def test_open_ranges_at_the_edges(store: FileStore) -> None:
+    await store.put("k", stream(b"0123456789"), "text/plain", 100)
+    assert b"".join([c async for c in store.open("k", offset=8, length=50)]) == b"89"
+    assert b"".join([c async for c in store.open("k", offset=10)]) == b""
+    assert b"".join([c async for c in store.open("k", offset=3, length=0)]) == b""
+    with pytest.raises(FileNotFoundError):
+        _ = [c async for c in store.open("missing", offset=3, length=0)]
+    with pytest.raises(FileNotFoundError):
+        _ = [c async for c in store.open("missing", offset=3)]
+
+
+async def test_download_origin(store: FileStore, backend: str, env: Env) -> None:
+    origin = await store.download_origin()
+    if backend == "local":
+        assert origin is None
+    else:
+        assert origin is not None and origin.startswith("http://127.0.0.1:")
+        assert "/" not in origin.removeprefix("http://")
+
+
 async def test_check_passes(store: FileStore) -> None:
     await store.check()
 

@@ -1,0 +1,64 @@
+"""Scenario 1: one big room, publish rate ramped until p99 > limit or any loss.
+
+`s1_senders` members publish round-robin; the total rate starts at
+`s1_start_rate` and is multiplied by `s1_factor` per step. A step is clean when
+nothing was lost, rejected or unsendable and p99 stayed within the limit; the
+result is the highest clean rate (and the deliveries/s it produced).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.loadgen import PhaseResult, room_layout
+from bench.scenarios.common import (
+    ScenarioContext,
+    connected,
+    headline,
+    measured_phase,
+    tokens_for,
+)
+from bench.targets import Target
+
+NUMBER = 1
+TITLE = "One big room: highest clean publish rate"
+
+
+def is_clean(res: PhaseResult, p99_limit_ms: float) -> bool:
+    p99 = res.latency.summary_ms()["p99"]
+    return (res.lost == 0 and res.excess == 0 and res.rejected == 0 and res.send_failed == 0
+            and p99 is not None and p99 <= p99_limit_ms)
+
+
+async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
+    sz = ctx.sizes
+    info: dict[str, Any] = {"params": {
+        "members": sz.s1_members, "senders": sz.s1_senders, "start_rate": sz.s1_start_rate,
+        "factor": sz.s1_factor, "step_s": sz.s1_step_s, "max_steps": sz.s1_max_steps,
+        "p99_limit_ms": sz.s1_p99_limit_ms}}
+    await target.start(1)
+    try:
+        token_for, info["users"] = await tokens_for(ctx, target, sz.s1_members)
+        layout = room_layout(prefix=f"s1{ctx.run_tag}", conns=sz.s1_members,
+                             room_size=sz.s1_members, nodes=1, token_for=token_for,
+                             senders_per_room=sz.s1_senders)
+        steps: list[dict[str, Any]] = []
+        best: PhaseResult | None = None
+        async with connected(ctx, target, layout, info) as gen:
+            rate = sz.s1_start_rate
+            for step in range(sz.s1_max_steps):
+                res = await measured_phase(ctx, gen, target, f"s1-step{step}", rate,
+                                           sz.s1_step_s)
+                clean = is_clean(res, sz.s1_p99_limit_ms)
+                steps.append({**res.to_json(), "clean": clean})
+                if not clean:
+                    break
+                best = res
+                rate = round(rate * sz.s1_factor, 3)
+    finally:
+        await target.stop()
+    info["steps"] = steps
+    info["saturated"] = bool(steps) and not steps[-1]["clean"]
+    info["summary"] = ({**headline(best), "highest_clean_rate": best.offered_rate}
+                       if best else {"highest_clean_rate": 0.0})
+    return info

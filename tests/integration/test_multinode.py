@@ -1,0 +1,205 @@
+"""Two chatd processes sharing a real redis-server and one store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.client import ChatClient, unique_name
+from tests.integration.processes import ChatdProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["sqlite", "mongo"])
+def cluster(request, tmp_path, redis_url):
+    """Start two nodes on one store (a shared SQLite file, or one Mongo database)."""
+    env = {"REDIS_URL": redis_url, "CHATD_MESSAGE_RATE": "200", "CHATD_PRESENCE_TTL": "3"}
+    if request.param == "mongo":
+        env["MONGODB_URI"] = request.getfixturevalue("mongo_db_uri")
+    nodes = [ChatdProcess(tmp_path / "shared", tmp_path, **env) for _ in range(2)]
+    for node in nodes:
+        node.start()
+    yield nodes
+    for node in nodes:
+        node.stop_quietly()
+
+
+@pytest.fixture
+async def people():
+    made: list[ChatClient] = []
+
+    async def person(node: ChatdProcess) -> ChatClient:
+        client = ChatClient(node.url)
+        made.append(client)
+        await client.register()
+        await client.connect()
+        return client
+
+    yield person
+    for client in made:
+        await client.close()
+
+
+async def test_users_on_two_nodes_chat_see_presence_and_typing_with_gapless_seqs(cluster, people):
+    a, b = cluster
+    alice, bob = await people(a), await people(b)
+    room = unique_name("room-")
+    await alice.request({"type": "join", "room": room})
+    await bob.request({"type": "join", "room": room})
+    await expect_online(alice, room, alice, bob)
+
+    await bob.send({"type": "typing", "room": room})
+    assert (await alice.expect("typing", room=room))["user"] == bob.user
+
+    seqs = []
+    for i in range(10):
+        sender = alice if i % 2 else bob
+        ack = await sender.request({"type": "message", "room": room, "text": f"m{i}"})
+        seqs.append(ack["seq"])
+    assert seqs == list(range(1, 11))
+    for client in (alice, bob):
+        got = [await client.expect("message", room=room) for _ in range(10)]
+        assert [m["seq"] for m in got] == seqs, "each node delivers in seq order"
+
+    await bob.close()
+    await expect_online(alice, room, alice)
+
+
+async def test_a_client_moved_to_the_other_node_resumes_with_nothing_missing(cluster, people):
+    a, b = cluster
+    alice, bob = await people(a), await people(b)
+    room = unique_name("room-")
+    for c in (alice, bob):
+        await c.request({"type": "join", "room": room})
+    first = await alice.request({"type": "message", "room": room, "text": "before"})
+    await bob.expect("message", id=first["id"])
+    await bob.ws.close()
+    sent = [
+        (await alice.request({"type": "message", "room": room, "text": f"gap {i}"}))["id"]
+        for i in range(5)
+    ]
+    bob.base_url = a.url  # reconnect to the *other* node
+    await bob.connect()
+    await bob.send({"type": "resume", "rooms": {room: first["seq"]}, "ref": "r"})
+    await bob.expect("resumed", ref="r")
+    live = await alice.request({"type": "message", "room": room, "text": "after"})
+    await bob.expect("message", id=live["id"])
+    received = [f["id"] for f in bob.backlog if f["type"] == "message" and f["room"] == room]
+    assert received == sent, "every missed message, once, in order"
+
+
+async def test_killing_a_node_loses_no_acked_message(cluster, people):
+    a, b = cluster
+    writer, reader = await people(a), await people(b)
+    room = unique_name("room-")
+    for c in (writer, reader):
+        await c.request({"type": "join", "room": room})
+    acked: dict[str, str] = {}  # nonce -> message id
+
+    async def write(count: int) -> None:
+        for i in range(count):
+            nonce = f"n{len(acked)}-{i}"
+            frame = {"type": "message", "room": room, "text": nonce, "nonce": nonce}
+            while True:
+                try:
+                    reply = await writer.request(frame, timeout=3)
+                    if reply["type"] == "ack":
+                        acked[nonce] = reply["id"]
+                        break
+                except (ConnectionError, TimeoutError):
+                    pass
+                # The node died under us: reconnect to the survivor and retry the
+                # same nonce (stored once even if the first try made it).
+                writer.base_url = b.url
+                await writer.connect()
+
+    await write(20)
+    a.kill()  # mid-conversation, nothing gets to clean up
+    await write(20)
+
+    delivered: dict[str, int] = {}
+    last_seq = 0
+    for frame in reader.backlog + await reader.drain(quiet=1.0):
+        if frame["type"] == "message" and frame["room"] == room:
+            delivered[frame["id"]] = delivered.get(frame["id"], 0) + 1
+            last_seq = max(last_seq, frame["seq"])
+    # The reader was on the survivor all along; anything it missed, resume brings.
+    await reader.send({"type": "resume", "rooms": {room: last_seq}, "ref": "r"})
+    await reader.expect("resumed", ref="r")
+    for frame in reader.backlog:
+        if frame["type"] == "message" and frame["room"] == room:
+            delivered[frame["id"]] = delivered.get(frame["id"], 0) + 1
+    assert set(acked.values()) <= set(delivered), "every acked message is delivered"
+    assert all(n == 1 for n in delivered.values()), "and exactly once"
+    _, body, _ = await reader.call("GET", f"/api/rooms/{room}/messages")
+    assert [m["seq"] for m in body["messages"]] == list(range(1, len(acked) + 1))
+
+
+async def test_the_sample_plugin_works_on_both_nodes(cluster, people):
+    a, b = cluster
+    alice, bob = await people(a), await people(b)
+    room = unique_name("room-")
+    for c in (alice, bob):
+        await c.request({"type": "join", "room": room})
+    alice.check_frames = bob.check_frames = False  # `roll` is the plugin's own frame
+    await alice.send({"type": "roll", "room": room, "dice": "3d6"})
+    for client in (alice, bob):
+        roll = await client.expect("roll", room=room)
+        assert roll["user"] == alice.user and len(roll["rolls"]) == 3
+        assert roll["total"] == sum(roll["rolls"]) and all(1 <= r <= 6 for r in roll["rolls"])
+    bad = await bob.request({"type": "roll", "room": room, "dice": "99d1"})
+    assert bad["type"] == "error" and bad["code"] == "invalid"
+
+
+async def test_a_crashed_nodes_users_drop_out_of_presence(cluster, people):
+    a, b = cluster
+    alice, bob = await people(a), await people(b)
+    room = unique_name("room-")
+    for c in (alice, bob):
+        await c.request({"type": "join", "room": room})
+    await expect_online(bob, room, alice, bob)
+    a.kill()
+    # CHATD_PRESENCE_TTL=3 here: entries expire after 3 s and the survivor's
+    # heartbeat (every TTL/3) notices within about one more second.
+    await asyncio.wait_for(expect_online(bob, room, bob, timeout=10), 10)
+
+
+async def expect_online(observer: ChatClient, room: str, *online: ChatClient, timeout=10):
+    wanted = sorted(c.user["username"] for c in online)
+    while True:
+        frame = await observer.expect("presence", room=room, timeout=timeout)
+        if sorted(u["username"] for u in frame["users"]) == wanted:
+            return
+
+
+async def test_redis_restarting_under_traffic_loses_nothing(tmp_path, restartable_redis, people):
+    env = {"REDIS_URL": restartable_redis.url, "CHATD_MESSAGE_RATE": "200"}
+    a, b = (ChatdProcess(tmp_path / "shared", tmp_path, **env) for _ in range(2))
+    try:
+        a.start()
+        b.start()
+        alice, bob = await people(a), await people(b)
+        room = unique_name("room-")
+        for c in (alice, bob):
+            await c.request({"type": "join", "room": room})
+        sent = [(await alice.request({"type": "message", "room": room, "text": "m0"}))["id"]]
+        restartable_redis.stop()
+        for i in range(1, 6):  # stored and acked on node A while Redis is away
+            ack = await alice.request({"type": "message", "room": room, "text": f"m{i}"})
+            assert ack["type"] == "ack", ack
+            sent.append(ack["id"])
+        restartable_redis.start()
+        # Node B notices the reconnect and reads what it missed from the store:
+        # bob receives every message without asking.
+        received = []
+        while len(received) < len(sent):
+            frame = await bob.expect("message", room=room, timeout=20)
+            received.append(frame["id"])
+        assert received == sent
+        after = await alice.request({"type": "message", "room": room, "text": "after"})
+        assert (await bob.expect("message", room=room, timeout=10))["id"] == after["id"]
+    finally:
+        a.stop_quietly()
+        b.stop_quietly()

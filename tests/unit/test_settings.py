@@ -1,0 +1,80 @@
+"""Settings: one frozen object from env and .env, validated with errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from chatd.settings import SettingsError, load_settings
+
+
+def settings(tmp_path, **env):
+    return load_settings({"CHATD_DATA_DIR": str(tmp_path), **env}, env_file=None)
+
+
+def test_embedded_defaults(tmp_path):
+    s = settings(tmp_path)
+    assert (s.host, s.port) == ("127.0.0.1", 8080)
+    assert s.embedded and s.mongodb_uri is None and s.redis_url is None and s.s3_bucket is None
+    assert s.sqlite_path == tmp_path / "chatd.db"
+
+
+def test_port_comes_from_PORT_unless_given(tmp_path):
+    assert settings(tmp_path, PORT="5000").port == 5000
+    assert (
+        load_settings(
+            {"PORT": "5000", "CHATD_DATA_DIR": str(tmp_path)}, env_file=None, port=6000
+        ).port
+        == 6000
+    )
+
+
+def test_a_generated_secret_is_private_and_survives_restarts(tmp_path):
+    first = settings(tmp_path).secret_key
+    assert len(first) >= 32
+    mode = stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode)
+    assert mode == 0o600
+    assert settings(tmp_path).secret_key == first
+
+
+def test_the_environment_wins_over_the_env_file(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=7000\nCHATD_LOG_LEVEL=debug\n")
+    s = load_settings({"PORT": "7001", "CHATD_DATA_DIR": str(tmp_path)}, env_file=env_file)
+    assert s.port == 7001 and s.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"REDIS_URL": "memcached://x"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://:bad:port"}, "REDIS_URL"),
+        ({"MONGODB_URI": "postgres://x"}, "MONGODB_URI"),
+        ({"S3_ENDPOINT_URL": "ftp://x"}, "S3_ENDPOINT_URL"),
+        ({"CHATD_ALLOWED_ORIGINS": "https://ok.example,nope"}, "CHATD_ALLOWED_ORIGINS"),
+        ({"CHATD_BCRYPT_ROUNDS": "3"}, "CHATD_BCRYPT_ROUNDS"),
+        ({"CHATD_MAX_UPLOAD_BYTES": "-1"}, "CHATD_MAX_UPLOAD_BYTES"),
+        ({"CHATD_TRUST_PROXY": "maybe"}, "CHATD_TRUST_PROXY"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379"}, "CHATD_SECRET_KEY"),
+        ({"MONGODB_URI": "mongodb://h/db", "CHATD_SECRET_KEY": "short"}, "CHATD_SECRET_KEY"),
+    ],
+)
+def test_bad_values_name_their_variable(tmp_path, env, variable):
+    with pytest.raises(SettingsError) as error:
+        settings(tmp_path, **env)
+    assert error.value.variable == variable
+    assert str(error.value).startswith(variable)
+
+
+def test_lists_are_comma_separated(tmp_path):
+    s = settings(
+        tmp_path,
+        STUN_URLS="stun:a:3478, stun:b:3478",
+        CHATD_ALLOWED_ORIGINS="https://chat.example/",
+    )
+    assert s.stun_urls == ("stun:a:3478", "stun:b:3478")
+    assert s.allowed_origins == ("https://chat.example",)
