@@ -114,6 +114,9 @@ export class Api extends EventTarget {
 
   async logout() {
     const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+    if (this.token) {
+      await fetch("/api/files/session", { method: "DELETE", credentials: "same-origin", headers }).catch(() => null);
+    }
     try {
       await fetch("/api/auth/logout", { method: "POST", credentials: "same-origin", headers });
     } finally {
@@ -202,13 +205,16 @@ export class Api extends EventTarget {
    * Upload files with an optional caption. XMLHttpRequest (not fetch) because it reports
    * upload progress. Returns {promise, abort}; `onProgress(fraction)` runs as bytes go out.
    */
-  upload(room, files, text, onProgress) {
+  upload(room, files, { text = "", nonce = null, threadId = null } = {}, onProgress = null) {
     const xhr = new XMLHttpRequest();
     const promise = new Promise((resolve, reject) => {
       const send = (retried) => {
         const form = new FormData();
         for (const file of files) form.append("file", file, file.name);
         if (text) form.append("text", text);
+        // The same nonce on a retry stores nothing new (the server answers 200).
+        if (nonce) form.append("nonce", nonce);
+        if (threadId) form.append("threadId", threadId);
         xhr.open("POST", `/api/rooms/${encodeURIComponent(room)}/files`);
         xhr.setRequestHeader("Authorization", `Bearer ${this.token}`);
         xhr.upload.onprogress = (e) => {

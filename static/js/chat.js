@@ -611,7 +611,16 @@ export class Chat {
     return others.length ? others.join(", ") : room.name;
   }
 
-  upload(roomId, files, text, onProgress) {
-    return this.api.upload(roomId, files, text, onProgress);
+  /**
+   * Upload files (with an optional caption) as one message. The answer's message is
+   * shown at once; the same message also arrives live and is deduplicated by id.
+   */
+  upload(roomId, files, text, onProgress, threadId = null) {
+    const handle = this.api.upload(roomId, files, { text, nonce: crypto.randomUUID(), threadId }, onProgress);
+    handle.promise = handle.promise.then((body) => {
+      if (body && body.message) this._onMessage(body.message);
+      return body;
+    });
+    return handle;
   }
 }

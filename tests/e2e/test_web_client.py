@@ -303,12 +303,11 @@ def test_composer_keys_autocomplete_emoji_picker_and_threads(users, shot):
     # Files: picking a file stages it with its name and size before sending.
     alice.get_by_role("button", name="Close panel").click()
     alice.locator(".composer input[type=file]").set_input_files(
-        files=[{"name": "diagram.png", "mimeType": "image/png", "buffer": _png()}]
+        files=[{"name": "diagram.png", "mimeType": "image/png", "buffer": _png(8, 8)}]
     )
     tray = alice.get_by_role("list", name="Files to send")
     expect(tray).to_contain_text("diagram.png")
     expect(alice.get_by_role("button", name="Remove diagram.png")).to_be_visible()
-    shot(alice, "upload")
     alice.get_by_role("button", name="Remove diagram.png").click()
     expect(tray).to_be_hidden()
 
@@ -349,8 +348,8 @@ def _capture(errors: list[BaseException], fn) -> None:  # type: ignore[no-untype
         errors.append(exc)
 
 
-def _png() -> bytes:
-    """A tiny valid PNG (8x8, one color) made in-process."""
+def _png(width: int, height: int) -> bytes:
+    """A valid PNG with a diagonal gradient, made in-process (no image files in the repo)."""
     import struct
     import zlib
 
@@ -359,76 +358,83 @@ def _png() -> bytes:
             struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
         )
 
-    raw = b"".join(b"\x00" + b"\x47\x52\xc4" * 8 for _ in range(8))
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")
+        for x in range(width):
+            t = (x + y) / (width + height)
+            row += bytes((int(71 + 150 * t), int(82 + 60 * t), int(196 - 120 * t)))
+        rows.append(bytes(row))
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
         + chunk(b"IEND", b"")
     )
 
 
-def test_history_scrolls_up_to_the_start_and_jumps_back_to_latest(users, chatd_url):
-    import asyncio
-    import threading
+def test_uploads_show_progress_thumbnails_and_file_cards(users, shot):
+    alice, _ = users.signup("alice")
+    bob, _ = users.signup("bob")
+    room = unique_name("files")
+    enter_room(alice, room)
+    enter_room(bob, room)
 
-    from tests.client import ChatClient
-
-    room = unique_name("hist")
-    total = 130
-
-    async def seed(count: int, start: int = 0) -> None:
-        client = ChatClient(chatd_url)
-        try:
-            await client.register(unique_name("seed"))
-            await client.connect()
-            await client.request({"type": "join", "room": room})
-            for i in range(start, start + count):
-                ack = await client.request(
-                    {"type": "message", "room": room, "text": f"history {i:03d}"}
-                )
-                assert ack["type"] == "ack", ack
-        finally:
-            await client.close()
-
-    def run(count: int, start: int = 0) -> None:
-        # Playwright's sync API owns this thread's event loop; the seeder gets its own.
-        errors: list[BaseException] = []
-        thread = threading.Thread(
-            target=lambda: _capture(errors, lambda: asyncio.run(seed(count, start)))
-        )
-        thread.start()
-        thread.join(30)
-        assert not errors, errors
-
-    run(total)
-    page, _ = users.signup("erin")
-    enter_room(page, room)
-    wait_for_message(page, f"history {total - 1:03d}")
-    loaded = page.locator(".message-pane li.message")
-    assert loaded.count() < total  # the latest page only
-    expect(page.locator(".message-text", has_text=f"history {total - 1:03d}")).to_be_in_viewport()
-    gap = page.locator(".message-scroller").evaluate(
-        "s => s.scrollHeight - s.scrollTop - s.clientHeight"
+    # An image with a caption: both see the server's thumbnail (loaded with the file cookie).
+    alice.locator(".composer input[type=file]").set_input_files(
+        files=[{"name": "diagram.png", "mimeType": "image/png", "buffer": _png(320, 180)}]
     )
-    assert gap < 2, gap
+    expect(alice.get_by_role("list", name="Files to send")).to_contain_text("diagram.png")
+    send(alice, "the new diagram")
+    for page in (alice, bob):
+        image = page.locator(".message-pane li.message", has_text="the new diagram").locator("img")
+        expect(image).to_have_attribute("alt", "diagram.png")
+        expect(image).to_have_attribute("src", re.compile(r"/thumb$"))
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+        )
+    expect(alice.get_by_role("list", name="Files to send")).to_be_hidden()
+    shot(bob, "upload")
 
-    # Scrolling to the top loads older pages until the start of the room.
-    start = page.get_by_role("heading", name=f"Welcome to #{room}")
-    for _ in range(10):
-        page.locator(".message-scroller").evaluate("s => { s.scrollTop = 0; }")
-        if start.is_visible():
-            break
-        page.wait_for_timeout(150)
-    expect(start).to_be_visible()
-    expect(loaded).to_have_count(total)
-    texts = [t for t in message_texts(page) if t.startswith("history")]
-    assert texts == [f"history {i:03d}" for i in range(total)]
+    # A bigger file over a throttled link shows a progress bar until it is done.
+    cdp = alice.context.new_cdp_session(alice)
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 600_000},
+    )
+    alice.locator(".composer input[type=file]").set_input_files(
+        files=[
+            {
+                "name": "data.bin",
+                "mimeType": "application/octet-stream",
+                "buffer": bytes(range(256)) * 6000,
+            }
+        ]
+    )
+    composer(alice).press("Enter")
+    progress = alice.get_by_role("progressbar", name="Uploading data.bin")
+    expect(progress).to_be_visible()
+    shot(alice, "upload-progress")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    expect(progress).to_have_count(0, timeout=20_000)
+    card = bob.locator(".attachment-file", has_text="data.bin")
+    expect(card).to_contain_text("1.5 MB")
+    expect(card.get_by_role("link", name="data.bin")).to_have_attribute("download", "data.bin")
 
-    # Away from the bottom, a new message offers a jump instead of yanking the view.
-    run(1, start=total)
-    jump = page.get_by_role("button", name=re.compile("Jump to latest"))
-    expect(jump).to_contain_text("1 new message")
-    jump.click()
-    expect(jump).to_be_hidden()
-    expect(page.locator(".message-text", has_text=f"history {total:03d}")).to_be_in_viewport()
+    # Dropping a file onto the chat stages it like the file picker does.
+    alice.evaluate(
+        """() => {
+            const dt = new DataTransfer();
+            dt.items.add(new File(['hello from a dropped file'], 'notes.txt', {type: 'text/plain'}));
+            const chat = document.querySelector('main.chat');
+            chat.dispatchEvent(new DragEvent('dragenter', {dataTransfer: dt, bubbles: true, cancelable: true}));
+            chat.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }"""
+    )
+    expect(alice.get_by_role("list", name="Files to send")).to_contain_text("notes.txt")
+    composer(alice).press("Enter")
+    expect(bob.locator(".attachment-file", has_text="notes.txt")).to_be_visible()
+    assert alice.locator(".message-pane li.message .attachments").count() == 3

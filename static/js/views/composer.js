@@ -6,6 +6,8 @@ import { loadEmoji, rememberEmoji, searchEmoji } from "../emoji.js";
 
 /** The server's limit (chatd/handlers/messages.py MAX_MESSAGE_CHARS). */
 export const MAX_CHARS = 4000;
+/** Files per upload message (docs/protocol.md, Files). */
+const MAX_FILES = 10;
 /** Send `typing` at most this often while keys are pressed (the server coalesces to 2 s). */
 const TYPING_EVERY_MS = 2500;
 const MAX_SUGGESTIONS = 8;
@@ -266,7 +268,14 @@ export class Composer {
 
   addFiles(files) {
     if (!this.opts.files || !files.length) return;
-    this.files.push(...files);
+    const empty = files.filter((f) => f.size === 0);
+    const usable = files.filter((f) => f.size > 0);
+    const room = MAX_FILES - this.files.length;
+    this.files.push(...usable.slice(0, Math.max(0, room)));
+    const problems = [];
+    if (empty.length) problems.push(`${empty.map((f) => f.name || "a folder").join(", ")}: empty, not added.`);
+    if (usable.length > room) problems.push(`At most ${MAX_FILES} files per message; ${usable.length - room} not added.`);
+    this.setError(problems.join(" "));
     this.renderTray();
     this.input.focus();
   }

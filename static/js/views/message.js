@@ -6,6 +6,18 @@ import { formatBytes, h, icon, iconButton } from "../dom.js";
 import { renderMarkdown } from "../markdown.js";
 import { exactTime, timeElement } from "../time.js";
 
+/** The server's `icon` kinds for files without a preview (docs/protocol.md, Files). */
+const FILE_KINDS = {
+  pdf: "PDF",
+  archive: "Archive",
+  audio: "Audio",
+  video: "Video",
+  image: "Image",
+  document: "Document",
+  code: "Code",
+  other: "File",
+};
+
 /** Messages by the same author this close together share one header. */
 export const GROUP_WINDOW_MS = 7 * 60 * 1000;
 
@@ -30,7 +42,19 @@ function renderFiles(msg) {
     "div",
     { class: "attachments" },
     msg.files.map((file) => {
-      const isImage = (file.type || "").startsWith("image/") && file.url;
+      const type = file.type || "";
+      // A thumbnail exists only for images the server could decode; others are downloads.
+      const isImage = type.startsWith("image/") && file.url && (file.thumbUrl || !file.icon);
+      if (type.startsWith("video/") && file.url) {
+        return h("video", { class: "attachment-media", src: file.url, controls: true, preload: "metadata", "aria-label": file.name });
+      }
+      if (type.startsWith("audio/") && file.url) {
+        return h(
+          "div",
+          { class: "attachment-file" },
+          h("div", { class: "attachment-meta" }, h("span", { text: file.name }), h("audio", { src: file.url, controls: true, preload: "metadata", "aria-label": file.name })),
+        );
+      }
       if (isImage) {
         const img = h("img", {
           src: file.thumbUrl || file.url,
@@ -46,6 +70,7 @@ function renderFiles(msg) {
           img,
         );
       }
+      const kind = FILE_KINDS[file.icon] || "File";
       return h(
         "div",
         { class: "attachment-file" },
@@ -54,7 +79,7 @@ function renderFiles(msg) {
           "div",
           { class: "attachment-meta" },
           h("a", { href: file.url, download: file.name, rel: "noopener noreferrer", text: file.name }),
-          h("span", { class: "muted", text: formatBytes(file.size) }),
+          h("span", { class: "muted", text: `${kind} · ${formatBytes(file.size)}` }),
         ),
       );
     }),
