@@ -147,6 +147,7 @@ def test_messages_sent_while_offline_arrive_exactly_once(users):
 
     alice.context.set_offline(True)
     expect(alice.locator(".conn-banner")).to_contain_text("offline")
+    expect(alice.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
     for i in range(5):
         send(bob, f"while away {i}")
     send(alice, "queued while offline")

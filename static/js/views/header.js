@@ -96,10 +96,10 @@ export class RoomHeader {
     b.hidden = false;
     b.className = `conn-banner ${state}`;
     const text = () => {
-      if (state === "offline") return "You're offline. Messages will send when the connection is back.";
-      if (state === "connecting") return "Connecting…";
+      if (state === "offline") return "You're offline. Reconnecting when the network is back...";
+      if (state === "connecting") return "Connecting...";
       const secs = retryAt ? Math.max(0, Math.ceil((retryAt - Date.now()) / 1000)) : 0;
-      return secs > 1 ? `Reconnecting in ${secs} s…` : "Reconnecting…";
+      return secs > 1 ? `Reconnecting in ${secs} s...` : "Reconnecting...";
     };
     b.replaceChildren(h("span", { text: text() }));
     if (state === "reconnecting") {

@@ -90,7 +90,7 @@ export class Sidebar {
     const me = this.ui.store.me;
     if (!me) return;
     const conn = this.ui.store.connection.state;
-    const status = conn === "open" ? "Online" : conn === "offline" ? "Offline" : "Connecting…";
+    const status = conn === "open" ? "Online" : conn === "offline" ? "Offline" : "Reconnecting...";
     const theme = document.documentElement.dataset.theme;
     this.userPanel.replaceChildren(
       avatar(me.username, { size: "sm", presence: conn === "open" ? "online" : "offline" }),
