@@ -3,7 +3,7 @@
 
 import { ApiError } from "./api.js";
 import { mentionedNames, plainText } from "./markdown.js";
-import { normalizeMessage, TYPING_TTL_MS } from "./store.js";
+import { normalizeMessage, setSelf, TYPING_TTL_MS } from "./store.js";
 
 const PAGE = 50;
 const READ_KEY = (userId) => `chatd:read:${userId}`;
@@ -76,6 +76,7 @@ export class Chat {
   _onReady({ frame, first }) {
     const { store } = this;
     store.me = frame.user;
+    setSelf(frame.user.id);
     store.rememberUser(frame.user);
     const reads = this._loadReads();
     const listed = new Set();
@@ -89,6 +90,7 @@ export class Chat {
       }
       room.lastRead = Math.max(room.lastRead, reads[room.id]);
       room.hasUnread = room.lastSeq > room.lastRead && room.id !== store.activeId;
+      this._applyServerUnread(room, info);
     }
     const hadActive = Boolean(store.activeId);
     for (const room of [...store.rooms.values()]) if (!listed.has(room.id)) store.removeRoom(room.id);
@@ -153,7 +155,11 @@ export class Chat {
     } else if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
     if (mine || msg.threadId) return;
     const me = store.me.username.toLowerCase();
-    const mentioned = room.isDm || mentionedNames(msg.text).has(me);
+    // The server resolves mentions (members only, @room); older servers: the text.
+    const mentioned =
+      room.isDm ||
+      frame.mentionsRoom === true ||
+      (Array.isArray(frame.mentions) ? frame.mentions.some((u) => u.id === store.me.id) : mentionedNames(msg.text).has(me));
     if (!seen) {
       room.unread += 1;
       room.hasUnread = true;
@@ -187,6 +193,13 @@ export class Chat {
     const room = this.store.room(frame.room);
     if (!room) return;
     const msg = this.store.findMessage(room, frame.id);
+    const countedUnread =
+      msg && !msg.threadId && msg.seq > room.lastRead && this.store.me && msg.user.id !== this.store.me.id;
+    if (countedUnread && room.unread > 0) {
+      room.unread -= 1;
+      room.hasUnread = room.unread > 0;
+      this.store.emit("rooms");
+    }
     if (this.store.removeMessage(room, frame.id)) this.store.emit("message-removed", { room: room.id, id: frame.id, msg });
     if (this.store.thread && this.store.thread.id === frame.id) this.closePanel();
   }
@@ -198,8 +211,10 @@ export class Chat {
     const userId = userIdOf(frame.user);
     if (typeof frame.user === "object") this.store.rememberUser(frame.user);
     const entry = msg.reactions.get(frame.emoji) || { users: new Set(), extra: 0 };
-    if (frame.op === "remove") entry.users.delete(userId);
-    else entry.users.add(userId);
+    if (frame.op === "remove") {
+      if (entry.users.has(userId)) entry.users.delete(userId);
+      else if (entry.extra > 0) entry.extra -= 1; // counted in history without a name
+    } else entry.users.add(userId);
     if (entry.users.size + entry.extra > 0) msg.reactions.set(frame.emoji, entry);
     else msg.reactions.delete(frame.emoji);
     this.store.emit("message-changed", { room: room.id, msg });
@@ -223,6 +238,10 @@ export class Chat {
   _onUnread(frame) {
     const room = this.store.room(frame.room);
     if (!room) return;
+    if (Number.isInteger(frame.lastRead) && frame.lastRead > room.lastRead) {
+      room.lastRead = frame.lastRead;
+      this._saveRead(room.id, frame.lastRead);
+    }
     room.unread = frame.count;
     room.mentions = frame.mentions;
     room.hasUnread = frame.count > 0;
@@ -263,7 +282,18 @@ export class Chat {
     const reads = this._loadReads();
     if (reads[room.id] === undefined) this._saveRead(room.id, room.lastSeq);
     room.lastRead = Math.max(room.lastRead, reads[room.id] ?? room.lastSeq);
+    this._applyServerUnread(room, info);
     this.store.emit("rooms");
+  }
+
+  /** Servers with read state send `lastRead`, `unread` and `mentions` with each room. */
+  _applyServerUnread(room, info) {
+    if (Number.isInteger(info.lastRead)) room.lastRead = info.lastRead;
+    if (Number.isInteger(info.unread)) {
+      room.unread = room.id === this.store.activeId ? 0 : info.unread;
+      room.mentions = room.id === this.store.activeId ? 0 : info.mentions || 0;
+      room.hasUnread = room.unread > 0;
+    }
   }
 
   _onLeft(frame) {
@@ -526,7 +556,8 @@ export class Chat {
     store.emit("panel");
     const room = store.room(roomId);
     try {
-      const { messages } = await this.api.thread(roomId, parentId);
+      const { parent, messages } = await this.api.thread(roomId, parentId);
+      if (parent) store.putMessage(room, { ...normalizeMessage(parent), threadId: null });
       for (const frame of messages) {
         const msg = normalizeMessage(frame);
         if (msg.id === parentId) store.putMessage(room, { ...msg, threadId: null });
@@ -607,7 +638,8 @@ export class Chat {
   roomLabel(room) {
     if (!room.isDm) return room.name;
     const me = this.store.me && this.store.me.id;
-    const others = [...room.members.values()].filter((m) => m.id !== me).map((m) => m.username);
+    const people = room.membersLoaded ? [...room.members.values()] : room.dmMembers || [];
+    const others = people.filter((m) => m.id !== me).map((m) => m.username);
     return others.length ? others.join(", ") : room.name;
   }
 

@@ -4,17 +4,26 @@
 /** Typing indicators expire this long after the last `typing` frame (server sends <= 1/2 s). */
 export const TYPING_TTL_MS = 6000;
 
-/** Normalize a wire reaction list ({emoji, users|count}[] or {emoji: users[]}) to a Map. */
+/** The signed-in user's id: history marks their own reactions with `me`. */
+let selfId = null;
+
+export function setSelf(id) {
+  selfId = id;
+}
+
+/**
+ * A wire reaction list as a Map emoji -> {users: Set of ids, extra: others counted but
+ * not named}. History gives `[{emoji, count, me}]`; user lists are accepted too.
+ */
 function normalizeReactions(raw) {
   const map = new Map();
-  if (!raw) return map;
-  const entries = Array.isArray(raw)
-    ? raw.map((r) => [r.emoji, r.users || r.userIds || [], r.count])
-    : Object.entries(raw).map(([emoji, users]) => [emoji, Array.isArray(users) ? users : [], undefined]);
-  for (const [emoji, users, count] of entries) {
-    if (!emoji) continue;
-    const ids = users.map((u) => (typeof u === "string" ? u : u.id)).filter(Boolean);
-    map.set(emoji, { users: new Set(ids), extra: Math.max(0, (count || ids.length) - ids.length) });
+  if (!Array.isArray(raw)) return map;
+  for (const r of raw) {
+    if (!r || !r.emoji) continue;
+    const ids = (r.users || []).map((u) => (typeof u === "string" ? u : u.id)).filter(Boolean);
+    if (r.me && selfId && !ids.includes(selfId)) ids.push(selfId);
+    const count = Number.isInteger(r.count) ? r.count : ids.length;
+    map.set(r.emoji, { users: new Set(ids), extra: Math.max(0, count - ids.length) });
   }
   return map;
 }
@@ -43,7 +52,7 @@ export function normalizeMessage(frame) {
     nonce: frame.nonce || null,
     files: normalizeFiles(frame),
     reactions: normalizeReactions(frame.reactions),
-    replyCount: Number.isInteger(frame.replyCount) ? frame.replyCount : null,
+    replyCount: Number.isInteger(frame.threadCount) ? frame.threadCount : null,
     pending: false,
     failed: null,
   };
@@ -76,6 +85,9 @@ export class RoomState {
     this.private = info.private ?? this.private ?? false;
     this.topic = info.topic ?? this.topic ?? "";
     this.member = info.member ?? this.member ?? true;
+    // DMs list their (fixed) members in the room itself.
+    if (Array.isArray(info.members)) this.dmMembers = info.members;
+    else this.dmMembers = this.dmMembers || null;
     if (Number.isInteger(info.lastSeq)) this.lastSeq = Math.max(this.lastSeq || 0, info.lastSeq);
     else this.lastSeq = this.lastSeq || 0;
   }
@@ -165,7 +177,11 @@ export class Store extends EventTarget {
     }
     const existing = room.byId.get(msg.id);
     if (existing) {
-      Object.assign(existing, msg, { reactions: msg.reactions.size ? msg.reactions : existing.reactions });
+      // Live and replayed frames carry neither reactions nor thread counts: keep ours.
+      Object.assign(existing, msg, {
+        reactions: msg.reactions.size ? msg.reactions : existing.reactions,
+        replyCount: msg.replyCount ?? existing.replyCount,
+      });
       return "replaced";
     }
     if (msg.nonce) {

@@ -140,12 +140,17 @@ function renderThreadLink(msg, ui, roomId, room) {
 }
 
 function renderToolbar(msg, ui, roomId, { inThread }) {
-  const mine = ui.store.me && msg.user.id === ui.store.me.id;
+  const me = ui.store.me;
+  const mine = me && msg.user.id === me.id;
+  // Owners and moderators may delete anyone's message (not in DMs).
+  const room = ui.store.room(roomId);
+  const myRole = room && me && room.members.get(me.id) ? room.members.get(me.id).role : null;
+  const canDelete = mine || (room && !room.isDm && (myRole === "owner" || myRole === "moderator"));
   const buttons = [
     iconButton("smile", "Add reaction", (e) => ui.pickReaction(e.currentTarget, roomId, msg)),
     inThread ? null : iconButton("thread", "Reply in thread", () => ui.chat.openThread(roomId, msg.id)),
     mine ? iconButton("edit", "Edit", () => ui.startEdit(roomId, msg)) : null,
-    mine ? iconButton("trash", "Delete", (e) => ui.confirmDelete(roomId, msg, e.shiftKey)) : null,
+    canDelete ? iconButton("trash", "Delete", (e) => ui.confirmDelete(roomId, msg, e.shiftKey)) : null,
   ].filter(Boolean);
   for (const b of buttons) b.tabIndex = -1; // reachable when the message has focus (roving)
   return h("div", { class: "message-actions", role: "toolbar", "aria-label": "Message actions" }, buttons);

@@ -75,6 +75,13 @@ export class MessageList {
       }
       if (room === this.roomId) this.render("update");
     });
+    // Roles decide who may delete others' messages: re-render toolbars when they load.
+    this.generation = 0;
+    s.on("members", ({ room }) => {
+      if (room !== this.roomId) return;
+      this.generation += 1;
+      this.render("update");
+    });
     s.on("focus-message", ({ room, id }) => room === this.roomId && this.focusMessage(id));
     s.on("scroll-bottom", ({ room }) => room === this.roomId && this.scrollToBottom());
     setInterval(() => refreshTimes(this.list), 60_000);
@@ -132,7 +139,7 @@ export class MessageList {
       }
       const isEditing = editing && editing.id === m.id;
       const continuation = continues(prev, m);
-      const sig = `${m._v || 0}|${continuation}|${isEditing}|${m.pending}|${m.failed}`;
+      const sig = `${this.generation}|${m._v || 0}|${continuation}|${isEditing}|${m.pending}|${m.failed}`;
       let cached = this.cache.get(m);
       if (!cached || cached.sig !== sig) {
         cached = { el: renderMessage(m, this.ui, room.id, { continuation, editing: isEditing }), sig };

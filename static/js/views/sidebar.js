@@ -48,7 +48,8 @@ export class Sidebar {
     let lead;
     if (room.isDm) {
       const me = this.ui.store.me && this.ui.store.me.id;
-      const other = [...room.members.values()].find((m) => m.id !== me);
+      const people = room.membersLoaded ? [...room.members.values()] : room.dmMembers || [];
+      const other = people.find((m) => m.id !== me);
       const online = other ? room.online.has(other.id) : false;
       lead = avatar(other ? other.username : label, { size: "sm", presence: online ? "online" : "offline" });
     } else lead = icon(room.private ? "lock" : "hash", 18);
