@@ -6,6 +6,8 @@ import { mentionedNames, plainText } from "./markdown.js";
 import { normalizeMessage, setSelf, TYPING_TTL_MS } from "./store.js";
 
 const PAGE = 50;
+/** At most one `read` per this long (the server allows 5/s). */
+const READ_THROTTLE_MS = 1000;
 const READ_KEY = (userId) => `chatd:read:${userId}`;
 /** What to say when the server does not know a frame type yet (later server versions). */
 const UNSUPPORTED = {
@@ -43,6 +45,7 @@ export class Chat {
       store.emit("connection", e.detail);
     });
     setInterval(() => this._expireTyping(), 1000);
+    window.addEventListener("pagehide", () => this._flushRead());
     api.addEventListener("session", () => this.store.me && this._fileSession());
   }
 
@@ -150,7 +153,7 @@ export class Chat {
     store.emit("typing", { room: room.id });
     // Kept even before the room's first page loads: resetMessages merges what is newer.
     if (msg.threadId || room.atLatest) {
-      const result = store.putMessage(room, msg);
+      const result = store.putMessage(room, msg, { live: true });
       store.emit("message", { room: room.id, msg, result });
     } else if (msg.seq > room.lastSeq) room.lastSeq = msg.seq;
     if (mine || msg.threadId) return;
@@ -333,7 +336,7 @@ export class Chat {
     if (!room.loaded && !room.loading) await this.loadLatest(room);
     if (!room.membersLoaded) this.loadMembers(room);
     if (messageId) this.jumpTo(room.id, messageId);
-    else this.scheduleRead(room, 0);
+    else this.scheduleRead(room);
   }
 
   async loadLatest(room) {
@@ -437,10 +440,27 @@ export class Chat {
     if (room.membersReload) this.loadMembers(room, true);
   }
 
-  /** Mark the room read once it has been visible at the bottom for a moment. */
-  scheduleRead(room, delay = 400) {
+  /**
+   * Mark the room read: now if nothing was marked in the last second, else once that
+   * second is over (a burst of messages sends one `read`, not one each). Leading-edge,
+   * because background tabs throttle timers and a read that waits may never be sent
+   * before the tab goes away; `pagehide` flushes a pending one too.
+   */
+  scheduleRead(room, delay = null) {
     clearTimeout(this._readTimer);
-    this._readTimer = setTimeout(() => this.markRead(room), delay);
+    const wait = delay ?? Math.max(0, READ_THROTTLE_MS - (Date.now() - (this._lastReadAt || 0)));
+    this._pendingRead = room;
+    if (wait === 0) this._flushRead();
+    else this._readTimer = setTimeout(() => this._flushRead(), wait);
+  }
+
+  _flushRead() {
+    clearTimeout(this._readTimer);
+    const room = this._pendingRead;
+    this._pendingRead = null;
+    if (!room) return;
+    this._lastReadAt = Date.now();
+    this.markRead(room);
   }
 
   markRead(room) {

@@ -158,13 +158,18 @@ export class Store extends EventTarget {
     if (user && user.id) this.users.set(user.id, user.username);
   }
 
-  /** Insert or replace a message; returns "added", "replaced" or null (thread reply). */
-  putMessage(room, msg) {
+  /**
+   * Insert or replace a message; returns "added", "replaced" or null (thread reply).
+   * `live`: a new reply adds one to its parent's thread count (history counts are
+   * already the server's).
+   */
+  putMessage(room, msg, { live = false } = {}) {
     this.rememberUser(msg.user);
     if (msg.seq && msg.seq > room.lastSeq) room.lastSeq = msg.seq;
     if (msg.threadId) {
       const list = room.replies.get(msg.threadId) || [];
       const known = list.findIndex((m) => m.id === msg.id || (msg.nonce && m.nonce === msg.nonce && m.pending));
+      const isNew = known < 0 || list[known].pending; // our own pending copy is not counted
       if (known >= 0) list[known] = msg;
       else {
         list.push(msg);
@@ -172,7 +177,7 @@ export class Store extends EventTarget {
       }
       room.replies.set(msg.threadId, list);
       const parent = room.byId.get(msg.threadId);
-      if (parent && known < 0 && parent.replyCount !== null) parent.replyCount += 1;
+      if (live && parent && isNew && parent.replyCount !== null) parent.replyCount += 1;
       return null;
     }
     const existing = room.byId.get(msg.id);
