@@ -186,13 +186,17 @@ export class App {
     this.composer.focus();
   }
 
+  /** Members of the room first (online ones first), then everyone else seen. */
   mentionCandidates(roomId) {
     const room = this.store.room(roomId);
-    const names = new Set();
-    if (room) for (const m of room.members.values()) names.add(m.username);
-    for (const n of this.store.users.values()) names.add(n);
+    const byName = (a, b) => a.localeCompare(b);
+    const members = room ? [...room.members.values()] : [];
+    const online = members.filter((m) => room.online.has(m.id)).map((m) => m.username).sort(byName);
+    const offline = members.filter((m) => !room.online.has(m.id)).map((m) => m.username).sort(byName);
+    const others = [...this.store.users.values()].sort(byName);
+    const names = new Set([...online, ...offline, ...others]);
     if (this.store.me) names.delete(this.store.me.username);
-    return [...names].sort((a, b) => a.localeCompare(b));
+    return [...names];
   }
 
   startEdit(roomId, msg) {

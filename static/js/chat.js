@@ -326,6 +326,12 @@ export class Chat {
     // Leaving a room the reader was looking at: what they saw is read.
     if (changed && store.active) this.markRead(store.active);
     store.activeId = room.id;
+    if (changed && store.thread && store.thread.room !== room.id) {
+      // A thread belongs to its room: back to the member list (or nothing on small screens).
+      store.thread = null;
+      store.panel = window.matchMedia("(max-width: 1000px)").matches ? null : "members";
+      store.emit("panel");
+    }
     if (changed) {
       // The "new messages" divider marks what arrived since the last visit.
       room.dividerSeq = room.hasUnread ? room.lastRead : null;
