@@ -6,8 +6,11 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from chatd.api import dms as dms_api
 from chatd.api import downloads as downloads_api
 from chatd.api import rooms as rooms_api
+from chatd.api import search as search_api
+from chatd.api import threads as threads_api
 from chatd.api import uploads as uploads_api
 from chatd.api.errors import error_middleware
 from chatd.api.openapi import build_spec
@@ -60,6 +63,9 @@ def create_app(
     app.router.add_get("/ws", websocket)
     auth_views.add_routes(app)
     rooms_api.add_routes(app)
+    threads_api.add_routes(app)
+    dms_api.add_routes(app)
+    search_api.add_routes(app)
     uploads_api.add_routes(app)
     downloads_api.add_routes(app)
     setup_web(app)

@@ -10,7 +10,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from chatd.files.kinds import has_preview, icon_kind
-from chatd.store import Attachment, Message, User
+from chatd.store import (
+    Attachment,
+    EventKind,
+    Message,
+    ReactionCount,
+    ReactionOp,
+    RoomEvent,
+    Unread,
+    User,
+)
 
 Frame = dict[str, Any]
 
@@ -75,8 +84,12 @@ def file_url(message: Message, index: int) -> str:
     return f"/files/{message.room_id}/{message.id}/{index}"
 
 
-def message(msg: Message) -> Frame:
-    """A stored message as the contract's `message` frame (also the history item)."""
+def message(msg: Message, *, reactions: list[ReactionCount] | None = None) -> Frame:
+    """A stored message as the contract's `message` frame (also the history item).
+
+    `reactions` (as one viewer sees them) are given for history, where each
+    message carries them; live, reactions arrive as their own events.
+    """
     frame: Frame = {
         "type": "message",
         "room": msg.room_id,
@@ -93,6 +106,12 @@ def message(msg: Message) -> Frame:
         frame["threadId"] = msg.thread_id
     if msg.edited_at is not None:
         frame["editedAt"] = msg.edited_at
+    if msg.thread_count:
+        frame["threadCount"] = msg.thread_count
+        frame["threadLastTs"] = msg.thread_last_ts
+    frame.update(_mentions(msg))
+    if reactions is not None:
+        frame["reactions"] = [{"emoji": r.emoji, "count": r.count, "me": r.me} for r in reactions]
     if msg.attachments:
         files = [attachment_json(a, file_url(msg, i)) for i, a in enumerate(msg.attachments)]
         first = files[0]
@@ -103,6 +122,110 @@ def message(msg: Message) -> Frame:
             fileType=first["type"],
             files=files,
         )
+    return frame
+
+
+def _mentions(msg: Message) -> Frame:
+    fields: Frame = {}
+    if msg.mentions:
+        fields["mentions"] = [user_ref(m.user_id, m.username) for m in msg.mentions]
+    if msg.mentions_room:
+        fields["mentionsRoom"] = True
+    return fields
+
+
+def message_update(msg: Message, seq: int) -> Frame:
+    """An edit: the message's new text, under the edit event's own seq."""
+    frame: Frame = {
+        "type": "message-update",
+        "room": msg.room_id,
+        "id": msg.id,
+        "seq": seq,
+        "text": msg.text,
+        "editedAt": msg.edited_at,
+    }
+    frame.update(_mentions(msg))
+    return frame
+
+
+def message_delete(room_id: str, message_id: str, seq: int) -> Frame:
+    return {"type": "message-delete", "room": room_id, "id": message_id, "seq": seq}
+
+
+def reaction(
+    room_id: str,
+    message_id: str,
+    seq: int,
+    *,
+    emoji: str,
+    user_id: str,
+    username: str,
+    op: ReactionOp,
+) -> Frame:
+    return {
+        "type": "reaction",
+        "room": room_id,
+        "id": message_id,
+        "seq": seq,
+        "emoji": emoji,
+        "user": user_ref(user_id, username),
+        "op": op.value,
+    }
+
+
+def event(ev: RoomEvent) -> Frame | None:
+    """The frame a logged room event replays as (resume, gap fill).
+
+    Message and edit frames are rebuilt from the message as it is now, so an
+    event of a message deleted since replays as nothing (its delete follows).
+    """
+    if ev.kind is EventKind.DELETE:
+        return message_delete(ev.room_id, ev.message_id, ev.seq)
+    if ev.message is None:
+        return None
+    if ev.kind is EventKind.MESSAGE:
+        return message(ev.message)
+    if ev.kind is EventKind.EDIT:
+        return message_update(ev.message, ev.seq)
+    return reaction(
+        ev.room_id,
+        ev.message_id,
+        ev.seq,
+        emoji=ev.payload["emoji"],
+        user_id=ev.payload["user_id"],
+        username=ev.payload["username"],
+        op=ReactionOp(ev.payload["op"]),
+    )
+
+
+def read(room_id: str, user_id: str, username: str, seq: int) -> Frame:
+    """A member's read position (their own other tabs; the other members of a DM)."""
+    return {"type": "read", "room": room_id, "user": user_ref(user_id, username), "seq": seq}
+
+
+def unread(room_id: str, state: Unread) -> Frame:
+    return {
+        "type": "unread",
+        "room": room_id,
+        "count": state.count,
+        "mentions": state.mentions,
+        "lastRead": state.last_read,
+    }
+
+
+def mention(msg: Message) -> Frame:
+    """A private notice to a member the message @-mentions, on every socket they have."""
+    frame: Frame = {
+        "type": "mention",
+        "room": msg.room_id,
+        "id": msg.id,
+        "seq": msg.seq,
+        "user": user_ref(msg.user_id, msg.username),
+        "text": msg.text,
+        "ts": msg.ts,
+    }
+    if msg.thread_id is not None:
+        frame["threadId"] = msg.thread_id
     return frame
 
 

@@ -15,6 +15,7 @@ from chatd.auth.tokens import AccessClaims, InvalidToken
 from chatd.connection import CLOSE_UNAUTHORIZED, Connection
 from chatd.jsonutil import JSONDecodeError, loads
 from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, STORE
+from chatd.readstate import room_infos
 from chatd.store import User
 
 logger = logging.getLogger(__name__)
@@ -103,12 +104,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     arm_expiry(conn)
     try:
         rooms = await store.rooms_of(user.id)
-        room_list = []
-        for room in rooms:
-            info = frames.room_json(room)
-            info["lastSeq"] = await store.last_seq(room.id)
-            room_list.append(info)
-        conn.send(frames.ready(user, conn.id, room_list))
+        conn.send(frames.ready(user, conn.id, await room_infos(store, user.id, rooms)))
         await hub.attach(conn)
         for room in rooms:
             await hub.join_local(conn, room.id)

@@ -4,8 +4,11 @@ Every room event is encoded once per node and the same bytes are queued to each
 local member socket. Room events carry the room's `seq`; the hub delivers them
 to local sockets in seq order with no gaps: an event that arrives ahead of one
 it has not seen yet (two nodes publishing at once) makes the hub read the
-missing ones from the store, where they are guaranteed to be, because an event
-is committed with its seq before anyone publishes it.
+missing ones from the store's event log (messages, edits, deletes, reactions),
+where they are, because an event is committed with its seq before anyone
+publishes it. (On MongoDB the log entry is the last of an event's writes, so
+one taken an instant earlier by another node may still be on its way: the
+hub holds what is ahead and polls for it, see _wait_for_gap.)
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from chatd.broker import Broker, PresenceEntry
 from chatd.broker.base import room_channel, user_channel
 from chatd.connection import CLOSE_UNAUTHORIZED, Connection
 from chatd.jsonutil import dumpb, loads
-from chatd.store import Store
+from chatd.store import RoomEvent, Store
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +134,12 @@ class Hub:
         await self._publish(room_channel(room_id), {"x": exclude_id}, data)
 
     async def publish_user(self, user_id: str, event: dict[str, Any]) -> None:
-        """A user-scoped event (joined a room, revoked, a private frame) on every node."""
+        """A user-scoped event (joined a room, revoked, a private frame) on every node.
+
+        `{"kind": "frame", "frame": {...}, "exclude": <connection id>?}` sends the
+        frame to every socket of the user but the excluded one (the sender,
+        answered directly).
+        """
         await self._apply_user_event(user_id, event)
         await self._publish(user_channel(self._prefix, user_id), {}, dumpb(event))
 
@@ -244,20 +252,32 @@ class Hub:
             self._gap_waiters.pop(room_id, None)
 
     async def _fill_gap(self, room_id: str, upto: int | None) -> None:
-        """Deliver stored events from the next expected seq up to (not incl.) `upto`."""
+        """Deliver logged events from the next expected seq up to (not incl.) `upto`.
+
+        `upto=None` (catch-up after a broker outage) delivers everything logged.
+        """
         expected = self._next_seq.get(room_id)
         if expected is None:
             return
         while upto is None or expected < upto:
             limit = _GAP_PAGE if upto is None else min(_GAP_PAGE, upto - expected)
-            events = await self._store.messages_after(room_id, expected - 1, limit)
-            for message in events:
-                if message.seq != expected or (upto is not None and message.seq >= upto):
+            events = await self._store.events_after(room_id, expected - 1, limit)
+            for ev in events:
+                if ev.seq != expected or (upto is not None and ev.seq >= upto):
                     return  # a hole: stop at it rather than deliver past it
-                self._send_event(room_id, message.seq, dumpb(frames.message(message)))
-                expected = message.seq + 1
+                self._send_logged(room_id, ev)
+                expected = ev.seq + 1
             if len(events) < limit:
                 return
+
+    def _send_logged(self, room_id: str, ev: RoomEvent) -> None:
+        """Deliver a logged event rebuilt as its frame (see frames.event)."""
+        frame = frames.event(ev)
+        if frame is None:
+            # A message deleted since: nothing to show, its delete follows.
+            self._next_seq[room_id] = ev.seq + 1
+            return
+        self._send_event(room_id, ev.seq, dumpb(frame))
 
     def _deliver_ephemeral(self, room_id: str, data: bytes, exclude_id: str | None) -> None:
         for conn in tuple(self._rooms.get(room_id, ())):
@@ -280,8 +300,10 @@ class Hub:
                 conn.send(frames.left(room_id))
         elif kind == "frame":
             data = dumpb(event["frame"])
+            exclude = event.get("exclude")
             for conn in conns:
-                conn.send_raw(data)
+                if conn.id != exclude:
+                    conn.send_raw(data)
         elif kind == "revoked":
             for conn in conns:
                 if event.get("jti") == conn.claims.jti or (

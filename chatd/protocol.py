@@ -34,6 +34,14 @@ class RoomInfoSchema(_Strict):
     createdAt = fields.Integer(required=True)
     lastSeq = fields.Integer()
     member = fields.Boolean()
+    # The caller's read state (ready, joined, DM listings).
+    lastRead = fields.Integer()
+    unread = fields.Integer()
+    mentions = fields.Integer()
+    # DMs: who is in it, and when it last had a message.
+    members = fields.List(fields.Nested(UserRefSchema))
+    lastActivity = fields.Integer()
+    readPositions = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
 class _Framed(_Strict):
@@ -57,6 +65,12 @@ class ErrorFrameSchema(_Framed):
     message = fields.String(required=True)
     field_errors = fields.Raw(data_key="fields")
     retryAfter = fields.Float()
+
+
+class ReactionCountSchema(_Strict):
+    emoji = fields.String(required=True)
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
+    me = fields.Boolean(required=True)
 
 
 class FileSchema(_Strict):
@@ -83,11 +97,64 @@ class MessageFrameSchema(_Framed):
     nonce = fields.String()
     threadId = fields.String()
     editedAt = fields.Integer()
+    threadCount = fields.Integer(validate=validate.Range(min=1))
+    threadLastTs = fields.Integer()
+    mentions = fields.List(fields.Nested(UserRefSchema))
+    mentionsRoom = fields.Boolean()
+    reactions = fields.List(fields.Nested(ReactionCountSchema))
     fileUrl = fields.String()
     fileName = fields.String()
     fileSize = fields.Integer()
     fileType = fields.String()
     files = fields.List(fields.Nested(FileSchema))
+
+
+class MessageUpdateSchema(_Framed):
+    room = fields.String(required=True)
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    text = fields.String(required=True)
+    editedAt = fields.Integer(required=True)
+    mentions = fields.List(fields.Nested(UserRefSchema))
+    mentionsRoom = fields.Boolean()
+
+
+class MessageDeleteSchema(_Framed):
+    room = fields.String(required=True)
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ReactionSchema(_Framed):
+    room = fields.String(required=True)
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    emoji = fields.String(required=True)
+    user = fields.Nested(UserRefSchema, required=True)
+    op = fields.String(required=True, validate=validate.OneOf(["add", "remove"]))
+
+
+class ReadSchema(_Framed):
+    room = fields.String(required=True)
+    user = fields.Nested(UserRefSchema, required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class UnreadSchema(_Framed):
+    room = fields.String(required=True)
+    count = fields.Integer(required=True, validate=validate.Range(min=0))
+    mentions = fields.Integer(required=True, validate=validate.Range(min=0))
+    lastRead = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class MentionSchema(_Framed):
+    room = fields.String(required=True)
+    id = fields.String(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    user = fields.Nested(UserRefSchema, required=True)
+    text = fields.String(required=True)
+    ts = fields.Integer(required=True)
+    threadId = fields.String()
 
 
 class PresenceSchema(_Framed):
@@ -126,6 +193,12 @@ SERVER_FRAMES: dict[str, type[Schema]] = {
     "ack": AckSchema,
     "error": ErrorFrameSchema,
     "message": MessageFrameSchema,
+    "message-update": MessageUpdateSchema,
+    "message-delete": MessageDeleteSchema,
+    "reaction": ReactionSchema,
+    "read": ReadSchema,
+    "unread": UnreadSchema,
+    "mention": MentionSchema,
     "presence": PresenceSchema,
     "typing": TypingSchema,
     "joined": JoinedSchema,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from chatd import frames
 from chatd.clock import new_id, now_ms
@@ -65,10 +66,16 @@ async def join_room(store: Store, hub: Hub, user_id: str, room_id: str) -> Room:
     return room
 
 
-async def announce_join(hub: Hub, user_id: str, room: Room) -> None:
-    """Every socket of the user, on every node, starts receiving the room."""
+async def announce_join(
+    hub: Hub, user_id: str, room: Room, *, info: dict[str, Any] | None = None
+) -> None:
+    """Every socket of the user, on every node, starts receiving the room.
+
+    `info` is what their `joined` frame shows (default: the plain room).
+    """
     await hub.publish_user(
-        user_id, {"kind": "join", "room": room.id, "roomInfo": frames.room_json(room)}
+        user_id,
+        {"kind": "join", "room": room.id, "roomInfo": info or frames.room_json(room)},
     )
 
 

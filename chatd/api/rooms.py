@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from chatd import frames, rooms
 from chatd.api.errors import ApiError
+from chatd.api.messages import MessageListSchema, messages_json
 from chatd.api.openapi import documented
 from chatd.api.parsing import parse_body, parse_query
 from chatd.auth.middleware import current_user
@@ -57,10 +58,6 @@ class RoomEnvelopeSchema(Schema):
     room = fields.Nested(RoomSchema)
 
 
-class MessageListSchema(Schema):
-    messages = fields.List(fields.Dict())
-
-
 class MemberSchema(Schema):
     id = fields.String()
     username = fields.String()
@@ -75,7 +72,7 @@ class MemberListSchema(Schema):
 _TAGS = ("rooms",)
 
 
-async def _readable_room(request: web.Request) -> Room:
+async def readable_room(request: web.Request) -> Room:
     """The room in the path if the caller is a member; 404 otherwise (no existence leak)."""
     room_id = request.match_info["room"]
     store = request.app[STORE]
@@ -133,14 +130,15 @@ async def create_room(request: web.Request) -> web.Response:
 
 
 @documented(
-    summary="Message history, oldest first: the latest 100, or pages before/after a seq",
+    summary="Message history, oldest first: the latest 100, or pages before/after a seq;"
+    " each message with its reactions as the caller sees them",
     tags=_TAGS,
     query=HistoryQuerySchema,
     responses={200: ("Messages", MessageListSchema), 404: ("Not a member", None)},
 )
 async def history(request: web.Request) -> web.Response:
     query = parse_query(request, HistoryQuerySchema())
-    room = await _readable_room(request)
+    room = await readable_room(request)
     store = request.app[STORE]
     if "after" in query:
         messages = await store.messages_after(room.id, query["after"], query["limit"])
@@ -148,7 +146,7 @@ async def history(request: web.Request) -> web.Response:
             messages = [m for m in messages if m.seq < query["before"]]
     else:
         messages = await store.messages_before(room.id, query.get("before"), query["limit"])
-    body = {"messages": [frames.message(m) for m in messages]}
+    body = {"messages": await messages_json(store, messages, current_user(request).id)}
     return web.json_response(body, dumps=dumps)
 
 
@@ -158,7 +156,7 @@ async def history(request: web.Request) -> web.Response:
     responses={200: ("Members", MemberListSchema), 404: ("Not a member", None)},
 )
 async def members(request: web.Request) -> web.Response:
-    room = await _readable_room(request)
+    room = await readable_room(request)
     store = request.app[STORE]
     online = {uid for uid, _ in await request.app[BROKER].presence_list(room.id)}
     listed = []
@@ -190,7 +188,7 @@ async def members(request: web.Request) -> web.Response:
 )
 async def invite(request: web.Request) -> web.Response:
     data = await parse_body(request, InviteSchema())
-    room = await _readable_room(request)
+    room = await readable_room(request)
     if room.kind is RoomKind.DM:
         raise ApiError(422, "invalid", "direct messages have a fixed set of members")
     store = request.app[STORE]

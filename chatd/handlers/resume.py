@@ -1,4 +1,8 @@
-"""resume: replay every room event after the client's last seq, then continue live."""
+"""resume: replay every room event after the client's last seq, then continue live.
+
+Replays the room's event log - new messages, edits, deletes and reaction
+changes alike - each event once, in seq order.
+"""
 
 from __future__ import annotations
 
@@ -43,10 +47,12 @@ class ResumeHandler(Handler):
             try:
                 last = last_seq
                 while True:
-                    batch = await store.messages_after(room_id, last, REPLAY_PAGE)
-                    for message in batch:
-                        await conn.send_waiting(dumpb(frames.message(message)))
-                        last = message.seq
+                    batch = await store.events_after(room_id, last, REPLAY_PAGE)
+                    for ev in batch:
+                        replayed = frames.event(ev)
+                        if replayed is not None:  # None: a message deleted since
+                            await conn.send_waiting(dumpb(replayed))
+                        last = ev.seq
                     if len(batch) < REPLAY_PAGE:
                         break
             finally:

@@ -6,6 +6,8 @@ from typing import Any
 
 from chatd import frames, rooms
 from chatd.handlers.base import FrameContext, FrameError, Handler, RateLimit, RoomFrameSchema
+from chatd.readstate import room_infos
+from chatd.store import RoomKind
 
 
 class JoinHandler(Handler):
@@ -22,8 +24,7 @@ class JoinHandler(Handler):
         except rooms.RoomError as exc:
             raise FrameError(exc.code, exc.message) from None
         await hub.join_local(ctx.conn, room.id)
-        info = frames.room_json(room)
-        info["lastSeq"] = await store.last_seq(room.id)
+        [info] = await room_infos(store, ctx.user.id, [room])
         ctx.reply(frames.joined(info))
 
 
@@ -33,6 +34,11 @@ class LeaveHandler(Handler):
     requires_membership = True
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
+        room = await self.services.store.get_room(frame["room"])
+        if room is not None and room.kind is RoomKind.DM:
+            raise FrameError("invalid", "direct messages have a fixed set of members")
         await self.services.hub.leave_local(ctx.conn, frame["room"])
-        ctx.reply(frames.left(frame["room"]))
+        # Membership goes before the answer: once `left` arrives, history and
+        # search no longer show the room to this user.
         await rooms.leave_room(self.services.store, self.services.hub, ctx.user.id, frame["room"])
+        ctx.reply(frames.left(frame["room"]))

@@ -8,6 +8,7 @@ frozen dataclasses so handlers cannot mutate what another coroutine also holds.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -61,6 +62,14 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Mention:
+    """A member named with `@username` in a message's text."""
+
+    user_id: str
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """What a handler asks the store to append; the store assigns id, seq and ts."""
 
@@ -72,6 +81,9 @@ class NewMessage:
     nonce: str | None = None
     thread_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    #: The text says `@room`: a mention of every member.
+    mentions_room: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,93 @@ class Message:
     thread_id: str | None = None
     attachments: tuple[Attachment, ...] = field(default=())
     edited_at: int | None = None
+    #: Replies in the thread this message starts, and the newest reply's ts.
+    thread_count: int = 0
+    thread_last_ts: int | None = None
+    mentions: tuple[Mention, ...] = ()
+    mentions_room: bool = False
+
+
+class EventKind(StrEnum):
+    """The kinds of seq'd room events; each takes exactly one seq."""
+
+    MESSAGE = "message"
+    EDIT = "edit"
+    DELETE = "delete"
+    REACTION = "reaction"
+
+
+class ReactionOp(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    """One stored room event, as `events_after` returns it for replay.
+
+    `payload` holds only what the message itself cannot tell: for a reaction
+    its `emoji`, `user_id`, `username` and `op`. Never message content, so a
+    delete leaves no copy of the text behind. `message` is the message as it
+    is now (None once deleted), from which message and edit frames are rebuilt.
+    """
+
+    room_id: str
+    seq: int
+    kind: EventKind
+    message_id: str
+    ts: int
+    payload: Mapping[str, str] = field(default_factory=dict)
+    message: Message | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionChange:
+    """The outcome of a react/unreact: `changed` False means it was already so.
+
+    `seq` is the event's seq when changed; for a no-op it is the seq of the
+    event that made the current state (the add), or the message's own seq.
+    """
+
+    seq: int
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionCount:
+    """One emoji on one message as a viewer sees it."""
+
+    emoji: str
+    count: int
+    me: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """A member's read position in a room and what is unread after it."""
+
+    last_read: int
+    count: int
+    mentions: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A full-text search, only ever over the rooms `user_id` is a member of.
+
+    Every term must occur as a whole word (any letter case, accents ignored).
+    Results come newest first; `cursor` is the (ts, id) of the last result of
+    the previous page. `before_ts`/`after_ts` bound `ts` exclusively.
+    """
+
+    user_id: str
+    terms: tuple[str, ...]
+    limit: int
+    room_id: str | None = None
+    author_id: str | None = None
+    before_ts: int | None = None
+    after_ts: int | None = None
+    cursor: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +225,96 @@ class TokenStore(abc.ABC):
     async def revoke_user_refresh_tokens(self, user_id: str) -> None: ...
 
 
-class Store(TokenStore):
+class ConversationStore(abc.ABC):
+    """Edits, deletes, reactions, threads, read state and search (part of every Store).
+
+    Every seq'd event (message, edit, delete, reaction change) is committed
+    together with its seq and recorded in the room's event log, so `events_after`
+    can replay exactly what a client missed.
+    """
+
+    @abc.abstractmethod
+    async def edit_message(
+        self,
+        room_id: str,
+        message_id: str,
+        text: str,
+        *,
+        mentions: tuple[Mention, ...] = (),
+        mentions_room: bool = False,
+    ) -> tuple[Message, int] | None:
+        """Replace the text (id and seq stay), stamp `edited_at`, log an edit event.
+
+        Returns (the message as edited, the edit event's seq); None if there is
+        no such message in the room.
+        """
+
+    @abc.abstractmethod
+    async def delete_message(self, room_id: str, message_id: str) -> tuple[Message, int] | None:
+        """Remove the message with its reactions, mentions and search entry; log a delete.
+
+        Returns (the message as it was, the delete event's seq) so the caller can
+        remove its files; None if there is no such message in the room.
+        """
+
+    @abc.abstractmethod
+    async def add_reaction(
+        self, room_id: str, message_id: str, user_id: str, username: str, emoji: str
+    ) -> ReactionChange | None:
+        """Add the user's emoji to the message (once); None if there is no such message."""
+
+    @abc.abstractmethod
+    async def remove_reaction(
+        self, room_id: str, message_id: str, user_id: str, username: str, emoji: str
+    ) -> ReactionChange | None:
+        """Take the user's emoji off the message; None if there is no such message."""
+
+    @abc.abstractmethod
+    async def reactions(
+        self, message_ids: Sequence[str], viewer_id: str
+    ) -> dict[str, list[ReactionCount]]:
+        """Per message id (only those with reactions): each emoji, oldest first."""
+
+    @abc.abstractmethod
+    async def events_after(self, room_id: str, after_seq: int, limit: int) -> list[RoomEvent]:
+        """Up to `limit` room events with seq > after_seq, in seq order."""
+
+    @abc.abstractmethod
+    async def thread_messages(
+        self,
+        room_id: str,
+        thread_id: str,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+    ) -> list[Message]:
+        """Replies in a thread, oldest first: the next `limit` after `after_seq` if
+        given, else the latest `limit` below `before_seq` (or the latest)."""
+
+    @abc.abstractmethod
+    async def mark_read(self, user_id: str, room_id: str, seq: int) -> int:
+        """Move the user's read position up to `seq` (never back); return the position."""
+
+    @abc.abstractmethod
+    async def read_positions(self, room_id: str) -> dict[str, int]:
+        """Every member's read position in the room (read receipts)."""
+
+    @abc.abstractmethod
+    async def unread(self, user_id: str, room_ids: Sequence[str]) -> dict[str, Unread]:
+        """Per room: the read position, messages by others after it, and mentions of
+        the user (or `@room`) among them."""
+
+    @abc.abstractmethod
+    async def search_messages(self, query: SearchQuery) -> list[Message]:
+        """Messages matching every term, newest first, from the searcher's rooms only."""
+
+    @abc.abstractmethod
+    async def last_activity(self, room_ids: Sequence[str]) -> dict[str, int]:
+        """The ts of each room's latest message (rooms without messages are left out)."""
+
+
+class Store(TokenStore, ConversationStore):
     """Persistence for chatd. All methods are coroutine-safe on one event loop.
 
     Several chatd processes may share one store (SQLite file or MongoDB); the
@@ -171,7 +359,11 @@ class Store(TokenStore):
 
     @abc.abstractmethod
     async def add_member(self, room_id: str, user_id: str, role: str = "member") -> bool:
-        """Make the user a member; True if they were not one before."""
+        """Make the user a member; True if they were not one before.
+
+        A new member's read position starts at the room's last seq: what was
+        said before they joined is not unread for them.
+        """
 
     @abc.abstractmethod
     async def remove_member(self, room_id: str, user_id: str) -> bool:
@@ -198,6 +390,7 @@ class Store(TokenStore):
 
         Returns (message, created). A retry with the same (user_id, nonce) returns
         the message stored the first time and created=False, allocating no seq.
+        A reply (`thread_id`) also counts on its parent (`thread_count`, `thread_last_ts`).
         """
 
     @abc.abstractmethod

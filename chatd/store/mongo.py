@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from contextlib import suppress
 from dataclasses import asdict
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 from beanie import Document, SortDirection, init_beanie
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
+from pymongo import ASCENDING, TEXT, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -33,17 +34,24 @@ from chatd.clock import new_id, now_ms
 from chatd.store.base import (
     Attachment,
     Conflict,
+    Mention,
     Message,
     NewMessage,
     RefreshToken,
     Room,
     RoomKind,
-    Store,
     StoreError,
     User,
 )
+from chatd.store.mongo_conversations import (
+    CONVERSATION_MODELS,
+    MongoConversations,
+    move_read_position,
+)
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Used when the URI names no database (mongodb://host:27017).
 DEFAULT_DB_NAME: Final = "chatd"
@@ -162,6 +170,8 @@ class RoomSeqDoc(Document):
 
     id: str  # type: ignore[assignment]
     seq: int = 0
+    #: The latest message's ts, moved by the same `$inc` that takes its seq.
+    last_ts: int | None = None
 
     class Settings:
         name = "room_seqs"
@@ -203,6 +213,13 @@ class AttachmentModel(BaseModel):
     thumbnail_key: str | None = None
 
 
+class MentionModel(BaseModel):
+    """A `Mention` as embedded in a message document."""
+
+    user_id: str
+    username: str
+
+
 class MessageDoc(Document):
     """A stored message, addressed within its room by `seq`."""
 
@@ -218,6 +235,10 @@ class MessageDoc(Document):
     thread_id: str | None = None
     attachments: list[AttachmentModel] = Field(default_factory=list)
     edited_at: int | None = None
+    thread_count: int = 0
+    thread_last_ts: int | None = None
+    mentions: list[MentionModel] = Field(default_factory=list)
+    mentions_room: bool = False
 
     class Settings:
         name = "messages"
@@ -233,6 +254,15 @@ class MessageDoc(Document):
                 partialFilterExpression={"nonce": {"$type": "string"}},
                 name="user_nonce_unique",
             ),
+            # Thread pages; only replies are indexed.
+            IndexModel(
+                [("thread_id", ASCENDING), ("seq", ASCENDING)],
+                partialFilterExpression={"thread_id": {"$type": "string"}},
+                name="thread_seq",
+            ),
+            # Full-text search. Language "none": whole words, any letter case,
+            # no stemming or stop words - what the SQLite adapter's FTS5 does.
+            IndexModel([("text", TEXT)], default_language="none", name="text_search"),
         ]
 
     def to_record(self) -> Message:
@@ -249,6 +279,10 @@ class MessageDoc(Document):
             thread_id=self.thread_id,
             attachments=tuple(Attachment(**a.model_dump()) for a in self.attachments),
             edited_at=self.edited_at,
+            thread_count=self.thread_count,
+            thread_last_ts=self.thread_last_ts,
+            mentions=tuple(Mention(**m.model_dump()) for m in self.mentions),
+            mentions_room=self.mentions_room,
         )
 
 
@@ -260,10 +294,11 @@ DOCUMENT_MODELS: Final = (
     RoomSeqDoc,
     MembershipDoc,
     MessageDoc,
+    *CONVERSATION_MODELS,
 )
 
 
-class MongoStore(Store):
+class MongoStore(MongoConversations):
     """The Store on MongoDB, shared by every node of a multi-node chatd.
 
     Open with `MongoStore.open(uri)` and `close()`. Beanie binds its document
@@ -276,8 +311,8 @@ class MongoStore(Store):
         self.database: AsyncDatabase[dict[str, Any]] = client[database_name]
         # Appends with a nonce now running in this process, by (user_id, nonce).
         self._inflight: dict[tuple[str, str], asyncio.Future[Message]] = {}
-        # Appends under way, kept so that close() can let them finish.
-        self._writes: set[asyncio.Future[tuple[Message, bool]]] = set()
+        # Writes under way, kept so that close() can let them finish.
+        self._writes: set[asyncio.Future[Any]] = set()
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
@@ -312,6 +347,32 @@ class MongoStore(Store):
     def _seqs() -> AsyncCollection[dict[str, Any]]:
         collection: AsyncCollection[dict[str, Any]] = RoomSeqDoc.get_pymongo_collection()
         return collection
+
+    # -- what MongoConversations builds on ---------------------------------------------------
+    def _seq_collection(self) -> AsyncCollection[dict[str, Any]]:
+        return self._seqs()
+
+    def _message_collection(self) -> AsyncCollection[dict[str, Any]]:
+        collection: AsyncCollection[dict[str, Any]] = MessageDoc.get_pymongo_collection()
+        return collection
+
+    def _message_record(self, raw: dict[str, Any]) -> Message:
+        doc: MessageDoc = MessageDoc.model_validate(raw)
+        return doc.to_record()
+
+    def _mention_fields(self, mentions: tuple[Mention, ...]) -> list[dict[str, Any]]:
+        return [MentionModel(**asdict(m)).model_dump() for m in mentions]
+
+    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a multi-write operation to its end even if the caller is cancelled.
+
+        A caller cancelled half-way (say, its socket closed) must not cut it
+        between taking a seq and logging the event; close() waits for these.
+        """
+        task = asyncio.ensure_future(work)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
 
     # -- users -----------------------------------------------------------------
     async def create_user(self, username: str, password_hash: str) -> User:
@@ -441,6 +502,9 @@ class MongoStore(Store):
         except DuplicateKeyError:
             # Already a member: keep the role they have (a re-join must not demote an owner).
             return False
+        # Nothing said before joining is unread for the new member.
+        counter = await self._seqs().find_one({"_id": room_id})
+        await move_read_position(room_id, user_id, 0 if counter is None else int(counter["seq"]))
         return True
 
     async def remove_member(self, room_id: str, user_id: str) -> bool:
@@ -493,13 +557,8 @@ class MongoStore(Store):
             logger.warning("room %s: seq %d was allocated but not used (gap)", room_id, seq)
 
     async def append_message(self, new: NewMessage) -> tuple[Message, bool]:
-        # Shielded: a caller cancelled half-way (say, its socket closed) must
-        # not cut the write between taking a seq and storing the message, which
-        # would leave a gap. close() waits for such writes to finish.
-        task = asyncio.ensure_future(self._append_deduplicated(new))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-        return await asyncio.shield(task)
+        # Shielded: a caller cancelled half-way must not leave a gap.
+        return await self._shielded(self._append_deduplicated(new))
 
     async def _append_deduplicated(self, new: NewMessage) -> tuple[Message, bool]:
         if new.nonce is None:
@@ -537,9 +596,10 @@ class MongoStore(Store):
         # Counter and message are two writes (a standalone MongoDB has no
         # multi-document transactions). Only a node dying between them, or the
         # same nonce arriving at two nodes at the same moment, can leave a gap.
+        ts = now_ms()
         counter = await self._seqs().find_one_and_update(
             {"_id": new.room_id},
-            {"$inc": {"seq": 1}},
+            {"$inc": {"seq": 1}, "$max": {"last_ts": ts}},
             return_document=ReturnDocument.AFTER,
         )
         if counter is None:
@@ -552,11 +612,13 @@ class MongoStore(Store):
             user_id=new.user_id,
             username=new.username,
             text=new.text,
-            ts=now_ms(),
+            ts=ts,
             message_type=new.message_type,
             nonce=new.nonce,
             thread_id=new.thread_id,
             attachments=[AttachmentModel(**asdict(a)) for a in new.attachments],
+            mentions=[MentionModel(**asdict(m)) for m in new.mentions],
+            mentions_room=new.mentions_room,
         )
         try:
             await doc.insert()
@@ -564,6 +626,7 @@ class MongoStore(Store):
             # pymongo may resend an insert whose reply was lost: then the
             # "duplicate" is our own document, stored once.
             if await MessageDoc.get(doc.id) is not None:
+                await self.record_new_message(doc.to_record())
                 return doc.to_record(), True
             # The same (user, nonce) raced us from elsewhere and won.
             raced = await self._find_retry(new)
@@ -571,7 +634,9 @@ class MongoStore(Store):
                 await asyncio.shield(self._give_back_seq(new.room_id, seq))
                 return raced.to_record(), False
             raise StoreError(f"room {new.room_id!r}: seq {seq} is already taken") from exc
-        return doc.to_record(), True
+        message = doc.to_record()
+        await self.record_new_message(message)
+        return message, True
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         doc = await MessageDoc.find_one({"_id": message_id, "room_id": room_id})

@@ -21,12 +21,17 @@ from chatd.settings import Settings
 from chatd.store.base import (
     Attachment,
     Conflict,
+    EventKind,
+    Mention,
     NewMessage,
+    ReactionCount,
     RefreshToken,
     Room,
     RoomKind,
+    SearchQuery,
     Store,
     StoreError,
+    Unread,
     User,
 )
 from chatd.store.factory import open_store
@@ -549,6 +554,466 @@ async def test_messages_after_gives_the_next_ones_oldest_first(
     assert [m.seq for m in await store.messages_after("general", 3, 10)] == [4, 5]
     assert await store.messages_after("general", 5, 10) == []
     assert all(m.room_id == "general" for m in await store.messages_after("general", 0, 10))
+
+
+# -- conversations: the room event log ---------------------------------------------
+
+
+async def test_every_event_takes_exactly_one_seq_and_a_message_keeps_its_own(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    message, _ = await store.append_message(a_message("general", alice, "v1"))
+    edited = await store.edit_message("general", message.id, "v2")
+    added = await store.add_reaction("general", message.id, bob.id, "bob", ":+1:")
+    removed = await store.remove_reaction("general", message.id, bob.id, "bob", ":+1:")
+    deleted = await store.delete_message("general", message.id)
+
+    assert edited is not None and added is not None and removed is not None
+    assert deleted is not None
+    assert (message.seq, edited[1], added.seq, removed.seq, deleted[1]) == (1, 2, 3, 4, 5)
+    assert edited[0].seq == 1, "an edit keeps the message's own seq"
+    assert await store.last_seq("general") == 5
+    events = await store.events_after("general", 0, 10)
+    assert [(e.seq, e.kind) for e in events] == [
+        (1, EventKind.MESSAGE),
+        (2, EventKind.EDIT),
+        (3, EventKind.REACTION),
+        (4, EventKind.REACTION),
+        (5, EventKind.DELETE),
+    ]
+    assert {e.message_id for e in events} == {message.id}
+    assert [e.payload.get("op") for e in events[2:4]] == ["add", "remove"]
+    assert events[2].payload == {"emoji": ":+1:", "user_id": bob.id, "username": "bob", "op": "add"}
+
+
+async def test_events_carry_the_message_as_it_is_now_and_nothing_once_deleted(
+    store: Store, general: Room, alice: User
+) -> None:
+    kept, _ = await store.append_message(a_message("general", alice, "first"))
+    gone, _ = await store.append_message(a_message("general", alice, "secret"))
+    await store.edit_message("general", kept.id, "first, edited")
+    await store.delete_message("general", gone.id)
+
+    events = await store.events_after("general", 0, 10)
+
+    by_seq = {e.seq: e for e in events}
+    assert by_seq[1].message is not None and by_seq[1].message.text == "first, edited"
+    assert by_seq[3].message is not None and by_seq[3].message.edited_at is not None
+    assert by_seq[2].message is None and by_seq[4].message is None
+    assert by_seq[4].kind is EventKind.DELETE and by_seq[4].message_id == gone.id
+    assert all("secret" not in str(e.payload) for e in events)
+
+
+async def test_events_after_pages_in_seq_order_per_room(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.create_room(a_room("other"))
+    await append_texts(store, "other", alice, "elsewhere")
+    await append_texts(store, "general", alice, *(f"m{i}" for i in range(1, 6)))
+
+    assert [e.seq for e in await store.events_after("general", 0, 2)] == [1, 2]
+    assert [e.seq for e in await store.events_after("general", 3, 10)] == [4, 5]
+    assert await store.events_after("general", 5, 10) == []
+    assert await store.events_after("general", 0, 0) == []
+    assert all(e.room_id == "general" for e in await store.events_after("general", 0, 10))
+
+
+async def test_concurrent_edits_reactions_and_messages_share_one_gapless_counter(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    base, _ = await store.append_message(a_message("general", alice, "base"))
+    await asyncio.gather(
+        *(store.append_message(a_message("general", alice, f"m{i}")) for i in range(10)),
+        *(store.edit_message("general", base.id, f"e{i}") for i in range(5)),
+        *(store.add_reaction("general", base.id, bob.id, "bob", f"e{i}") for i in range(5)),
+    )
+
+    assert await store.last_seq("general") == 21
+    assert [e.seq for e in await store.events_after("general", 0, 50)] == list(range(1, 22))
+
+
+# -- conversations: edits and deletes -------------------------------------------------
+
+
+async def test_an_edit_replaces_the_text_everywhere_and_stamps_edited_at(
+    store: Store, general: Room, alice: User
+) -> None:
+    message, _ = await store.append_message(a_message("general", alice, "helo wrold"))
+    before = now_ms()
+
+    result = await store.edit_message("general", message.id, "hello world")
+
+    assert result is not None
+    edited, _ = result
+    assert (edited.id, edited.seq, edited.text) == (message.id, 1, "hello world")
+    assert edited.edited_at is not None and before <= edited.edited_at <= now_ms()
+    assert await store.get_message("general", message.id) == edited
+    assert await store.messages_before("general", None, 10) == [edited]
+
+
+async def test_editing_or_deleting_a_missing_message_is_none_and_takes_no_seq(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.create_room(a_room("other"))
+    message, _ = await store.append_message(a_message("general", alice))
+
+    assert await store.edit_message("other", message.id, "x") is None
+    assert await store.edit_message("general", new_id(), "x") is None
+    assert await store.delete_message("other", message.id) is None
+    assert await store.delete_message("general", new_id()) is None
+    assert await store.last_seq("general") == 1
+    assert await store.last_seq("other") == 0
+
+
+async def test_a_deleted_message_is_gone_with_its_reactions_and_returned_once(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    photo = Attachment(
+        key="f/1", name="a.png", size=3, content_type="image/png", thumbnail_key="t/1"
+    )
+    message, _ = await store.append_message(
+        a_message("general", alice, "look", message_type="file", attachments=(photo,))
+    )
+    await store.add_reaction("general", message.id, bob.id, "bob", ":eyes:")
+
+    result = await store.delete_message("general", message.id)
+
+    assert result is not None
+    deleted, seq = result
+    assert deleted == message and seq == 3
+    assert await store.get_message("general", message.id) is None
+    assert await store.messages_before("general", None, 10) == []
+    assert await store.reactions([message.id], bob.id) == {}
+    assert await store.delete_message("general", message.id) is None
+    assert await store.add_reaction("general", message.id, bob.id, "bob", ":+1:") is None
+
+
+# -- conversations: reactions ------------------------------------------------------------
+
+
+async def test_reacting_twice_stores_one_reaction_and_takes_no_second_seq(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    message, _ = await store.append_message(a_message("general", alice))
+
+    first = await store.add_reaction("general", message.id, bob.id, "bob", "👍")
+    again = await store.add_reaction("general", message.id, bob.id, "bob", "👍")
+
+    assert first is not None and again is not None
+    assert (first.changed, again.changed) == (True, False)
+    assert again.seq == first.seq == 2
+    assert await store.last_seq("general") == 2
+    assert await store.reactions([message.id], bob.id) == {
+        message.id: [ReactionCount(emoji="👍", count=1, me=True)]
+    }
+
+
+async def test_removing_an_absent_reaction_changes_nothing(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    message, _ = await store.append_message(a_message("general", alice))
+
+    change = await store.remove_reaction("general", message.id, bob.id, "bob", "👍")
+
+    assert change is not None and not change.changed and change.seq == message.seq
+    assert await store.last_seq("general") == 1
+
+
+async def test_reaction_counts_per_emoji_oldest_first_with_me_for_the_viewer(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    one, _ = await store.append_message(a_message("general", alice, "one"))
+    two, _ = await store.append_message(a_message("general", alice, "two"))
+    plain, _ = await store.append_message(a_message("general", alice, "three"))
+    await store.add_reaction("general", one.id, bob.id, "bob", ":tada:")
+    await store.add_reaction("general", one.id, alice.id, "Alice", "👍")
+    await store.add_reaction("general", one.id, bob.id, "bob", "👍")
+    await store.add_reaction("general", two.id, alice.id, "Alice", "👍")
+    await store.remove_reaction("general", one.id, bob.id, "bob", ":tada:")
+    await store.add_reaction("general", one.id, bob.id, "bob", ":tada:")
+
+    seen_by_bob = await store.reactions([one.id, two.id, plain.id], bob.id)
+
+    assert seen_by_bob == {
+        one.id: [
+            ReactionCount(emoji="👍", count=2, me=True),
+            ReactionCount(emoji=":tada:", count=1, me=True),
+        ],
+        two.id: [ReactionCount(emoji="👍", count=1, me=False)],
+    }
+    assert await store.reactions([], bob.id) == {}
+
+
+async def test_concurrent_identical_reactions_store_one(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    message, _ = await store.append_message(a_message("general", alice))
+
+    changes = await asyncio.gather(
+        *(store.add_reaction("general", message.id, bob.id, "bob", "🎉") for _ in range(5))
+    )
+
+    assert sorted(c.changed for c in changes if c is not None) == [False] * 4 + [True]
+    assert await store.last_seq("general") == 2
+    assert (await store.reactions([message.id], alice.id))[message.id][0].count == 1
+
+
+# -- conversations: threads ----------------------------------------------------------------
+
+
+async def test_replies_count_on_the_parent_and_page_like_history(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    parent, _ = await store.append_message(a_message("general", alice, "parent"))
+    await append_texts(store, "general", alice, "not in the thread")
+    replies = [
+        (await store.append_message(a_message("general", bob, f"r{i}", thread_id=parent.id)))[0]
+        for i in range(5)
+    ]
+
+    stored = await store.get_message("general", parent.id)
+    assert stored is not None
+    assert (stored.thread_count, stored.thread_last_ts) == (5, replies[-1].ts)
+    page = await store.thread_messages("general", parent.id, limit=3)
+    assert [m.text for m in page] == ["r2", "r3", "r4"]
+    older = await store.thread_messages("general", parent.id, limit=3, before_seq=page[0].seq)
+    assert [m.text for m in older] == ["r0", "r1"]
+    newer = await store.thread_messages("general", parent.id, limit=2, after_seq=replies[0].seq)
+    assert [m.text for m in newer] == ["r1", "r2"]
+    between = await store.thread_messages(
+        "general", parent.id, limit=10, after_seq=replies[0].seq, before_seq=replies[3].seq
+    )
+    assert [m.text for m in between] == ["r1", "r2"]
+    assert await store.thread_messages("other", parent.id, limit=10) == []
+
+
+async def test_deleting_a_reply_takes_it_off_the_parents_count(
+    store: Store, general: Room, alice: User
+) -> None:
+    parent, _ = await store.append_message(a_message("general", alice, "parent"))
+    first, _ = await store.append_message(a_message("general", alice, "a", thread_id=parent.id))
+    last, _ = await store.append_message(a_message("general", alice, "b", thread_id=parent.id))
+
+    await store.delete_message("general", last.id)
+    stored = await store.get_message("general", parent.id)
+    assert stored is not None and (stored.thread_count, stored.thread_last_ts) == (1, first.ts)
+
+    await store.delete_message("general", first.id)
+    stored = await store.get_message("general", parent.id)
+    assert stored is not None and (stored.thread_count, stored.thread_last_ts) == (0, None)
+
+
+# -- conversations: mentions, read state and unread counts -------------------------------------
+
+
+async def test_mentions_round_trip_and_are_replaced_by_an_edit(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    message, _ = await store.append_message(
+        a_message(
+            "general", alice, "@bob @room", mentions=(Mention(bob.id, "bob"),), mentions_room=True
+        )
+    )
+    assert message.mentions == (Mention(bob.id, "bob"),) and message.mentions_room
+    assert await store.get_message("general", message.id) == message
+
+    result = await store.edit_message("general", message.id, "nobody")
+    assert result is not None
+    assert (result[0].mentions, result[0].mentions_room) == ((), False)
+
+
+async def test_a_new_member_starts_with_nothing_unread(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    await store.add_member("general", alice.id)
+    await append_texts(store, "general", alice, "a", "b")
+
+    await store.add_member("general", bob.id)
+
+    assert await store.unread(bob.id, ["general"]) == {
+        "general": Unread(last_read=2, count=0, mentions=0)
+    }
+    assert await store.read_positions("general") == {alice.id: 0, bob.id: 2}
+
+
+async def test_read_positions_only_move_forward(store: Store, general: Room, alice: User) -> None:
+    await store.add_member("general", alice.id)
+
+    assert await store.mark_read(alice.id, "general", 5) == 5
+    assert await store.mark_read(alice.id, "general", 3) == 5
+    assert await store.mark_read(alice.id, "general", 9) == 9
+    assert await store.read_positions("general") == {alice.id: 9}
+
+
+async def test_unread_counts_others_messages_and_mentions_after_the_read_position(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    carol = await store.create_user("carol", "hash-c")
+    await store.create_room(a_room("quiet"))
+    for user in (alice, bob, carol):
+        await store.add_member("general", user.id)
+        await store.add_member("quiet", user.id)
+    await append_texts(store, "general", bob, "one")
+    await append_texts(store, "general", alice, "mine, not unread")
+    await store.append_message(
+        a_message("general", bob, "@Alice", mentions=(Mention(alice.id, "Alice"),))
+    )
+    # Naming her and @room is still one mention.
+    await store.append_message(
+        a_message(
+            "general",
+            carol,
+            "@room @Alice",
+            mentions=(Mention(alice.id, "Alice"),),
+            mentions_room=True,
+        )
+    )
+    await store.append_message(
+        a_message("general", bob, "@carol", mentions=(Mention(carol.id, "carol"),))
+    )
+    # Her own @room is no mention for her.
+    await store.append_message(a_message("general", alice, "@room", mentions_room=True))
+
+    counts = await store.unread(alice.id, ["general", "quiet"])
+
+    assert counts == {
+        "general": Unread(last_read=0, count=4, mentions=2),
+        "quiet": Unread(last_read=0, count=0, mentions=0),
+    }
+    await store.mark_read(alice.id, "general", 3)
+    assert (await store.unread(alice.id, ["general"]))["general"] == Unread(
+        last_read=3, count=2, mentions=1
+    )
+    assert (await store.unread(carol.id, ["general"]))["general"] == Unread(
+        last_read=0, count=5, mentions=2
+    )
+    assert await store.unread(alice.id, []) == {}
+
+
+async def test_a_deleted_message_is_no_longer_unread_or_a_mention(
+    store: Store, general: Room, alice: User, bob: User
+) -> None:
+    await store.add_member("general", alice.id)
+    message, _ = await store.append_message(
+        a_message("general", bob, "@Alice", mentions=(Mention(alice.id, "Alice"),))
+    )
+
+    await store.delete_message("general", message.id)
+
+    assert await store.unread(alice.id, ["general"]) == {
+        "general": Unread(last_read=0, count=0, mentions=0)
+    }
+
+
+# -- conversations: search and activity ------------------------------------------------------
+
+
+@pytest.fixture
+async def searchable(store: Store, general: Room, alice: User, bob: User) -> dict[str, str]:
+    """Alice is in general and secret, bob in general only; a few messages to find."""
+    await store.create_room(a_room("secret", RoomKind.PRIVATE))
+    await store.add_member("general", alice.id)
+    await store.add_member("general", bob.id)
+    await store.add_member("secret", alice.id)
+    ids = {}
+    for key, room, user, text in [
+        ("g1", "general", alice, "Lunch at the Café today?"),
+        ("g2", "general", bob, "lunch tomorrow, maybe"),
+        ("s1", "secret", alice, "secret lunch plans"),
+        ("g3", "general", bob, "dinner instead"),
+    ]:
+        message, _ = await store.append_message(a_message(room, user, text))
+        ids[key] = message.id
+        # Distinct milliseconds, so "newest first" has one right answer.
+        await asyncio.sleep(0.002)
+    return ids
+
+
+def search(user: User, *terms: str, **fields: object) -> SearchQuery:
+    return SearchQuery(user_id=user.id, terms=terms, limit=int(fields.pop("limit", 20)), **fields)  # type: ignore[arg-type]
+
+
+async def test_search_finds_whole_words_in_any_case_newest_first(
+    store: Store, searchable: dict[str, str], alice: User
+) -> None:
+    found = await store.search_messages(search(alice, "LUNCH"))
+
+    assert [m.id for m in found] == [searchable["s1"], searchable["g2"], searchable["g1"]]
+    assert [m.id for m in await store.search_messages(search(alice, "lunch", "today"))] == [
+        searchable["g1"]
+    ]
+    assert await store.search_messages(search(alice, "lun")) == []
+    assert [m.id for m in await store.search_messages(search(alice, "cafe"))] == [searchable["g1"]]
+
+
+async def test_search_only_ever_covers_the_searchers_rooms(
+    store: Store, searchable: dict[str, str], alice: User, bob: User
+) -> None:
+    assert [m.id for m in await store.search_messages(search(bob, "lunch"))] == [
+        searchable["g2"],
+        searchable["g1"],
+    ]
+    assert await store.search_messages(search(bob, "lunch", room_id="secret")) == []
+    await store.remove_member("secret", alice.id)
+    assert searchable["s1"] not in [
+        m.id for m in await store.search_messages(search(alice, "lunch"))
+    ]
+
+
+async def test_search_filters_by_room_author_and_time(
+    store: Store, searchable: dict[str, str], alice: User, bob: User
+) -> None:
+    by_room = await store.search_messages(search(alice, "lunch", room_id="general"))
+    assert [m.id for m in by_room] == [searchable["g2"], searchable["g1"]]
+    by_author = await store.search_messages(search(alice, "lunch", author_id=bob.id))
+    assert [m.id for m in by_author] == [searchable["g2"]]
+    g2 = await store.get_message("general", searchable["g2"])
+    assert g2 is not None
+    before = await store.search_messages(search(alice, "lunch", before_ts=g2.ts))
+    assert all(m.ts < g2.ts for m in before) and searchable["g1"] in [m.id for m in before]
+    after = await store.search_messages(search(alice, "lunch", after_ts=g2.ts))
+    assert all(m.ts > g2.ts for m in after)
+
+
+async def test_search_pages_with_a_cursor_without_repeats_or_holes(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.add_member("general", alice.id)
+    await append_texts(store, "general", alice, *(f"needle {i}" for i in range(7)))
+
+    pages, cursor = [], None
+    while page := await store.search_messages(search(alice, "needle", limit=3, cursor=cursor)):
+        pages.append(page)
+        cursor = (page[-1].ts, page[-1].id)
+
+    found = [m for p in pages for m in p]
+    # Newest first; messages of the same millisecond in id order (a total order).
+    assert [(m.ts, m.id) for m in found] == sorted(((m.ts, m.id) for m in found), reverse=True)
+    assert sorted(m.text for m in found) == [f"needle {i}" for i in range(7)]
+    assert [len(p) for p in pages] == [3, 3, 1]
+
+
+async def test_search_follows_edits_and_forgets_deleted_messages(
+    store: Store, searchable: dict[str, str], alice: User
+) -> None:
+    await store.edit_message("general", searchable["g3"], "lunch after all")
+    await store.delete_message("general", searchable["g2"])
+
+    found = [m.id for m in await store.search_messages(search(alice, "lunch"))]
+    assert found == [searchable["g3"], searchable["s1"], searchable["g1"]]
+    assert await store.search_messages(search(alice, "dinner")) == []
+    assert await store.search_messages(search(alice, "tomorrow")) == []
+
+
+async def test_last_activity_is_the_latest_message_time(
+    store: Store, general: Room, alice: User
+) -> None:
+    await store.create_room(a_room("empty"))
+    await append_texts(store, "general", alice, "a")
+    last, _ = await store.append_message(a_message("general", alice, "b"))
+
+    assert await store.last_activity(["general", "empty", "missing"]) == {"general": last.ts}
+    assert await store.last_activity([]) == {}
 
 
 # -- SQLite only -------------------------------------------------------------------

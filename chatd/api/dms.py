@@ -1,0 +1,106 @@
+"""REST for direct messages: open one with 1-9 others, list mine by latest activity."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from marshmallow import Schema, fields, validate
+
+from chatd.api.errors import ApiError
+from chatd.api.openapi import documented
+from chatd.api.parsing import parse_body
+from chatd.auth.middleware import current_user
+from chatd.auth.schemas import StrictSchema
+from chatd.dms import MAX_DM_MEMBERS, dm_json, list_dms, open_dm
+from chatd.jsonutil import dumps
+from chatd.keys import HUB, STORE
+from chatd.store import User
+
+_TAGS = ("dms",)
+
+
+class OpenDmSchema(StrictSchema):
+    users = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
+        validate=validate.Length(
+            min=1,
+            max=MAX_DM_MEMBERS,
+            error=f"Name 1-{MAX_DM_MEMBERS - 1} users other than yourself.",
+        ),
+    )
+
+
+class DmSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    members = fields.List(fields.Dict())
+    lastActivity = fields.Integer()
+    lastSeq = fields.Integer()
+    lastRead = fields.Integer()
+    unread = fields.Integer()
+    mentions = fields.Integer()
+    readPositions = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class DmEnvelopeSchema(Schema):
+    room = fields.Nested(DmSchema)
+
+
+class DmListSchema(Schema):
+    dms = fields.List(fields.Nested(DmSchema))
+
+
+@documented(
+    summary="Open the DM with these users (1-9 others; the same room again for the same set)",
+    tags=_TAGS,
+    body=OpenDmSchema,
+    responses={
+        201: ("The DM; every member's sockets get `joined` the first time", DmEnvelopeSchema),
+        422: ("Unknown users, or not 1-9 others", None),
+    },
+)
+async def open_direct_message(request: web.Request) -> web.Response:
+    """`users` are usernames (any letter case); the caller may be listed or not."""
+    data = await parse_body(request, OpenDmSchema())
+    store, me = request.app[STORE], current_user(request)
+    members: dict[str, User] = {me.id: me}
+    unknown = []
+    for name in data["users"]:
+        user = await store.get_user_by_name(name)
+        if user is None:
+            unknown.append(name)
+        else:
+            members[user.id] = user
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid",
+            "no such user",
+            fields={"users": [f"No such user: {', '.join(unknown)}."]},
+        )
+    if not 2 <= len(members) <= MAX_DM_MEMBERS:
+        raise ApiError(
+            422,
+            "invalid",
+            "a DM is you and 1-9 others",
+            fields={"users": [f"Name 1-{MAX_DM_MEMBERS - 1} users other than yourself."]},
+        )
+    room = await open_dm(store, request.app[HUB], list(members.values()), me)
+    body = {"room": await dm_json(store, room, me.id)}
+    return web.json_response(body, status=201, dumps=dumps)
+
+
+@documented(
+    summary="My DMs, latest activity first, with members, read positions and my unread counts",
+    tags=_TAGS,
+    responses={200: ("DMs", DmListSchema)},
+)
+async def my_direct_messages(request: web.Request) -> web.Response:
+    body = {"dms": await list_dms(request.app[STORE], current_user(request).id)}
+    return web.json_response(body, dumps=dumps)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/dms", open_direct_message)
+    app.router.add_get("/api/dms", my_direct_messages)

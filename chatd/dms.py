@@ -1,0 +1,82 @@
+"""Direct messages: one room per set of 2-10 people, found again by its members.
+
+A DM's id is derived from its members' ids, so opening "the DM with bob" twice,
+from any node, lands in the same room without a look-up table. Its members are
+fixed: nobody joins, is invited or leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Final
+
+from chatd import frames, rooms
+from chatd.clock import now_ms
+from chatd.hub import Hub
+from chatd.store import Room, RoomKind, Store, User
+
+#: Members of a group DM, the caller included (the issue: "group DMs of up to 10").
+MAX_DM_MEMBERS: Final = 10
+
+
+def dm_room_id(member_ids: Sequence[str]) -> str:
+    """`dm-` + a hash of the sorted member ids: the same set, the same room."""
+    digest = hashlib.sha256("\n".join(sorted(set(member_ids))).encode()).hexdigest()
+    return "dm-" + digest[:40]
+
+
+async def open_dm(store: Store, hub: Hub, members: Sequence[User], opener: User) -> Room:
+    """The DM of exactly these users, created (and announced live) the first time."""
+    names = sorted((m.username for m in members), key=str.casefold)
+    room = await store.ensure_room(
+        Room(
+            id=dm_room_id([m.id for m in members]),
+            name=", ".join(names),
+            kind=RoomKind.DM,
+            created_by=opener.id,
+            created_at=now_ms(),
+        )
+    )
+    # Every member is a plain member: a DM has no owner or moderator.
+    added = [m for m in members if await store.add_member(room.id, m.id)]
+    if added:
+        info = await dm_json(store, room)
+        for member in added:
+            await rooms.announce_join(hub, member.id, room, info=info)
+    return room
+
+
+async def dm_json(
+    store: Store, room: Room, viewer_id: str | None = None, *, activity: int | None = None
+) -> dict[str, Any]:
+    """A DM as listed: the room, its members, where each of them has read up to,
+    and (given a viewer) the viewer's unread counts."""
+    info = frames.room_json(room)
+    members = []
+    for user_id in await store.member_ids(room.id):
+        user = await store.get_user(user_id)
+        if user is not None:
+            members.append(frames.user_ref(user.id, user.username))
+    info["members"] = sorted(members, key=lambda m: m["username"].casefold())
+    info["lastActivity"] = activity if activity is not None else room.created_at
+    info["lastSeq"] = await store.last_seq(room.id)
+    info["readPositions"] = await store.read_positions(room.id)
+    if viewer_id is None:
+        return info
+    state = (await store.unread(viewer_id, [room.id])).get(room.id)
+    if state is not None:
+        info.update(lastRead=state.last_read, unread=state.count, mentions=state.mentions)
+    return info
+
+
+async def list_dms(store: Store, user_id: str) -> list[dict[str, Any]]:
+    """The user's DMs, latest activity (message, else creation) first."""
+    dms = [room for room in await store.rooms_of(user_id) if room.kind is RoomKind.DM]
+    activity = await store.last_activity([room.id for room in dms])
+    listed = [
+        await dm_json(store, room, user_id, activity=activity.get(room.id, room.created_at))
+        for room in dms
+    ]
+    listed.sort(key=lambda info: (info["lastActivity"], info["id"]), reverse=True)
+    return listed
