@@ -335,6 +335,13 @@ export class Chat {
     if (changed) {
       // The "new messages" divider marks what arrived since the last visit.
       room.dividerSeq = room.hasUnread ? room.lastRead : null;
+      // The reader is looking at it now: the badge goes at once (the `read` follows).
+      if (room.unread || room.mentions || room.hasUnread) {
+        room.unread = 0;
+        room.mentions = 0;
+        room.hasUnread = false;
+        store.emit("rooms");
+      }
       if (location.hash !== `#/room/${room.id}`) history.replaceState(null, "", `#/room/${room.id}`);
       store.atBottom = true;
     }

@@ -97,6 +97,7 @@ def test_thread_history_dm_from_a_username_and_search_jumps_to_the_message(users
     expect(dm_link.locator(".badge-mention")).to_have_text("1")
     dm_link.click()
     wait_for_message(alice, "hello in private")
+    expect(dm_link.locator(".badge, .badge-mention")).to_have_count(0)
     shot(alice, "dm")
 
     # Search finds the message and jumps to it in its room.
