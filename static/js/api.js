@@ -159,8 +159,8 @@ export class Api extends EventTarget {
     return this.get("/api/rooms");
   }
 
-  createRoom(name, isPrivate, topic = "") {
-    return this.post("/api/rooms", { name, private: isPrivate, topic });
+  createRoom(name, isPrivate, topic = "", voice = false) {
+    return this.post("/api/rooms", { name, private: isPrivate, topic, ...(voice ? { voice } : {}) });
   }
 
   history(room, { before, after, limit } = {}) {

@@ -1,6 +1,7 @@
 // The signed-in app: builds the layout from the views and holds the UI-wide actions
 // (editing, reactions, user cards, drawers, theme, title) the views share.
 
+import { CallUI } from "./call/index.js";
 import { Chat } from "./chat.js";
 import { h, iconButton } from "./dom.js";
 import { Socket } from "./socket.js";
@@ -50,6 +51,7 @@ export class App {
       },
     });
     this.editing = null;
+    this.calls = new CallUI(this);
     this.picker = new EmojiPicker();
     this.dialogs = new Dialogs(this);
     this.sidebar = new Sidebar(this);
@@ -86,6 +88,7 @@ export class App {
       { class: "chat", "aria-labelledby": "room-title-text" },
       this.header.el,
       this.header.banner,
+      this.calls.stage.el,
       this.messages.el,
       h("div", { class: "composer-wrap" }, this.composer.el, this.typing),
       this.dropzone,
@@ -99,7 +102,7 @@ export class App {
         this.composer.focus();
       },
     });
-    this.layout = h("div", { class: "layout" }, skip, this.sidebar.el, this.chatArea, this.panel, this.backdrop, this.picker.el, region);
+    this.layout = h("div", { class: "layout" }, skip, this.sidebar.el, this.chatArea, this.panel, this.backdrop, this.picker.el, this.calls.ring.el, region);
     this.header.title.id = "room-title-text";
     this.wire();
   }

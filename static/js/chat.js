@@ -624,8 +624,8 @@ export class Chat {
 
   // -- rooms and DMs ---------------------------------------------------------------------
 
-  async createRoom(name, isPrivate, topic) {
-    const { room } = await this.api.createRoom(name, isPrivate, topic);
+  async createRoom(name, isPrivate, topic, voice = false) {
+    const { room } = await this.api.createRoom(name, isPrivate, topic, voice);
     this.store.upsertRoom({ ...room, member: true });
     this.store.emit("rooms");
     await this.openRoom(room.id);

@@ -5,7 +5,7 @@
 /** Room events carry a per-room seq; these are deduplicated and drive `resume`. */
 const SEQ_EVENTS = new Set(["message", "message-update", "message-delete", "reaction"]);
 /** Frames that answer a client frame's ref (besides `error`). */
-const REPLIES = new Set(["ack", "joined", "left", "pong", "reauthed", "resumed", "read"]);
+const REPLIES = new Set(["ack", "joined", "left", "pong", "reauthed", "resumed", "read", "call"]);
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
 /** Application-level ping: a socket silent this long after a ping is dead (half-open). */

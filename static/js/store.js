@@ -84,6 +84,7 @@ export class RoomState {
     this.kind = info.kind ?? this.kind ?? "public";
     this.private = info.private ?? this.private ?? false;
     this.topic = info.topic ?? this.topic ?? "";
+    this.voice = info.voice ?? this.voice ?? false;
     this.member = info.member ?? this.member ?? true;
     // DMs list their (fixed) members in the room itself.
     if (Array.isArray(info.members)) this.dmMembers = info.members;

@@ -33,6 +33,7 @@ export class Dialogs {
     const name = h("input", { id: "room-name", required: true, maxlength: "64", autocomplete: "off" });
     const topic = h("input", { id: "room-topic", maxlength: "256", autocomplete: "off" });
     const priv = h("input", { id: "room-private", type: "checkbox" });
+    const voice = h("input", { id: "room-voice", type: "checkbox" });
     const error = errorLine();
     const browse = h("ul", { class: "browse-list", "aria-label": "Public rooms" }, h("li", { class: "muted", text: "Loading rooms…" }));
     const form = h(
@@ -41,6 +42,7 @@ export class Dialogs {
       h("div", { class: "field" }, h("label", { for: "room-name", text: "Room name" }), name),
       h("div", { class: "field" }, h("label", { for: "room-topic", text: "Topic (optional)" }), topic),
       h("div", { class: "field field-inline" }, priv, h("label", { for: "room-private", text: "Private (invite only)" })),
+      h("div", { class: "field field-inline" }, voice, h("label", { for: "room-voice", text: "Voice channel (calls are audio-only)" })),
       error,
       h(
         "div",
@@ -53,7 +55,7 @@ export class Dialogs {
       e.preventDefault();
       error.textContent = "";
       try {
-        await this.ui.chat.createRoom(name.value.trim(), priv.checked, topic.value.trim());
+        await this.ui.chat.createRoom(name.value.trim(), priv.checked, topic.value.trim(), voice.checked);
         dialog.close();
       } catch (err) {
         error.textContent = err.fields && err.fields.name ? [].concat(err.fields.name).join(" ") : err.message;

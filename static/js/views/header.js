@@ -13,17 +13,6 @@ export class RoomHeader {
       icon("users", 20),
       h("span", { class: "member-count" }),
     );
-    this.callButton = h(
-      "button",
-      {
-        type: "button",
-        class: "header-btn",
-        "aria-label": "Start call",
-        title: "Start call",
-        onclick: () => ui.toast("Voice and video calls are coming soon.", "info"),
-      },
-      icon("phone", 20),
-    );
     this.inviteButton = iconButton("plus", "Invite people", () => ui.dialogs.invite(ui.store.activeId));
     this.leaveButton = iconButton("logout", "Leave room", async () => {
       const room = ui.store.active;
@@ -51,7 +40,7 @@ export class RoomHeader {
       { class: "room-header" },
       iconButton("menu", "Open rooms", () => ui.openNav(), { class: "icon-btn nav-toggle", "aria-controls": "sidebar" }),
       h("div", { class: "room-heading" }, this.title, this.topic),
-      h("div", { class: "header-tools" }, this.inviteButton, this.leaveButton, this.callButton, this.membersButton, search),
+      h("div", { class: "header-tools" }, this.inviteButton, this.leaveButton, ...ui.calls.headerButtons, this.membersButton, search),
     );
     this.banner = h("div", { class: "conn-banner", role: "status", "aria-live": "polite", hidden: true });
     const s = ui.store;
@@ -75,6 +64,7 @@ export class RoomHeader {
     this.membersButton.setAttribute("aria-pressed", this.ui.store.panel === "members" ? "true" : "false");
     this.inviteButton.hidden = !room.private || room.isDm;
     this.leaveButton.hidden = room.isDm || room.id === "general";
+    this.ui.calls.renderHeader(room);
   }
 
   renderConnection({ state, retryAt }) {

@@ -1,6 +1,7 @@
 // The rooms and DMs list with unread and mention badges, and the user panel.
 
 import { avatar } from "../avatar.js";
+import { callIcon } from "../call/icons.js";
 import { h, icon, iconButton } from "../dom.js";
 
 export class Sidebar {
@@ -32,7 +33,7 @@ export class Sidebar {
       this.userPanel,
     );
     const s = ui.store;
-    for (const ev of ["rooms", "active", "members", "presence"]) s.on(ev, () => this.render());
+    for (const ev of ["rooms", "active", "members", "presence", "calls"]) s.on(ev, () => this.render());
     s.on("connection", () => this.renderUser());
     s.on("rooms", () => this.renderUser());
     ui.onThemeChange = () => this.renderUser();
@@ -52,7 +53,7 @@ export class Sidebar {
       const other = people.find((m) => m.id !== me);
       const online = other ? room.online.has(other.id) : false;
       lead = avatar(other ? other.username : label, { size: "sm", presence: online ? "online" : "offline" });
-    } else lead = icon(room.private ? "lock" : "hash", 18);
+    } else lead = room.voice ? callIcon("speaker", 18) : icon(room.private ? "lock" : "hash", 18);
     return h(
       "li",
       {},
@@ -75,6 +76,7 @@ export class Sidebar {
         room.mentions ? h("span", { class: "badge badge-mention", "aria-hidden": "true", text: String(room.mentions) }) : null,
         room.unread && !room.mentions ? h("span", { class: "badge", "aria-hidden": "true", text: room.unread > 99 ? "99+" : String(room.unread) }) : null,
       ),
+      this.ui.calls.sidebarExtras(room),
     );
   }
 
