@@ -19,23 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Browsers, enter_room, unique_name  # noqa: E402
-from tests.fixtures.turn import TurnServer  # noqa: E402
-from tests.integration.processes import ChatdProcess  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, Browsers, enter_room, unique_name
+from tests.fixtures.turn import TurnServer
+from tests.integration.processes import ChatdProcess
 
 pytestmark = pytest.mark.slow
 
 MEDIA_ARGS = [
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
-    # Screen capture without a picker: the fake UI auto-selects a screen.
-    "--auto-select-desktop-capture-source=Entire screen",
-    "--autoplay-policy=no-user-gesture-required",
 ]
 LOOPBACK_ARGS = ["--allow-loopback-in-peer-connection"]
 
