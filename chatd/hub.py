@@ -119,12 +119,30 @@ class Hub:
         self._rooms[room_id].add(conn)
         if first:
             await self._subscribe(room_channel(room_id))
+            await self._start_sequence(room_id)
         await self._presence_call(
             self._broker.presence_add(room_id, _entry(conn), self.presence_ttl)
         )
         if announce:
             await self.broadcast_presence(room_id)
         await self._run_hooks(self._joined_hooks, conn, room_id)
+
+    async def _start_sequence(self, room_id: str) -> None:
+        """Expect the room's next event right after what the store holds now.
+
+        Read once subscribed, so nothing newer can slip by unseen. Without it the
+        first event a node happened to see would set the start: its own seq 2,
+        delivered locally before another node's seq 1 came over the broker, would
+        make it drop seq 1.
+        """
+        async with self._room_locks[room_id]:
+            if room_id not in self._next_seq:
+                try:
+                    last = await self._store.last_seq(room_id)
+                except Exception as exc:
+                    logger.warning("room %s: cannot read its last seq: %s", room_id, exc)
+                    return
+                self._next_seq[room_id] = last + 1
 
     async def leave_local(self, conn: Connection, room_id: str) -> None:
         if room_id not in conn.rooms:
