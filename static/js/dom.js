@@ -62,6 +62,11 @@ const ICONS = {
 };
 
 export function icon(name, size = 20) {
+  return iconFromPath(ICONS[name] || ICONS.close, size);
+}
+
+/** An inline SVG icon (24x24 viewBox, one stroke path), hidden from assistive tech. */
+export function iconFromPath(pathData, size = 20) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", "0 0 24 24");
@@ -71,7 +76,7 @@ export function icon(name, size = 20) {
   svg.setAttribute("focusable", "false");
   svg.classList.add("icon");
   const path = document.createElementNS(ns, "path");
-  path.setAttribute("d", ICONS[name] || ICONS.close);
+  path.setAttribute("d", pathData);
   svg.append(path);
   return svg;
 }
