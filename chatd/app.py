@@ -8,6 +8,7 @@ from aiohttp import web
 
 from chatd.api import dms as dms_api
 from chatd.api import downloads as downloads_api
+from chatd.api import ice as ice_api
 from chatd.api import rooms as rooms_api
 from chatd.api import search as search_api
 from chatd.api import threads as threads_api
@@ -68,6 +69,7 @@ def create_app(
     search_api.add_routes(app)
     uploads_api.add_routes(app)
     downloads_api.add_routes(app)
+    ice_api.add_routes(app)
     setup_web(app)
     _add_openapi(app)
     return app

@@ -277,4 +277,69 @@ def room_json(room: Any) -> dict[str, Any]:
         "topic": room.topic,
         "createdBy": room.created_by,
         "createdAt": room.created_at,
+        "voice": bool(room.voice),
     }
+
+
+# -- calls ------------------------------------------------------------------------
+def call_participant(
+    session: str, user_id: str, username: str, *, muted: bool, camera: bool, screen: bool
+) -> dict[str, Any]:
+    return {
+        "session": session,
+        "user": user_ref(user_id, username),
+        "muted": muted,
+        "camera": camera,
+        "screen": screen,
+    }
+
+
+def call(
+    room_id: str,
+    rev: int,
+    participants: list[dict[str, Any]],
+    *,
+    audio_only: bool,
+    max_participants: int,
+) -> Frame:
+    """Who is in the room's call now; `rev` orders snapshots (keep the highest)."""
+    return {
+        "type": "call",
+        "room": room_id,
+        "rev": rev,
+        "audioOnly": audio_only,
+        "maxParticipants": max_participants,
+        "participants": participants,
+    }
+
+
+def webrtc(
+    kind: str, room_id: str, payload: Frame, *, from_session: str, user_id: str, username: str
+) -> Frame:
+    """A relayed signal (`webrtc-offer`, `-answer`, `-ice`) as the addressed peer gets it."""
+    return {
+        "type": f"webrtc-{kind}",
+        "room": room_id,
+        "from": from_session,
+        "fromUser": user_ref(user_id, username),
+        **payload,
+    }
+
+
+def call_ring(room_id: str, user_id: str, username: str, session: str) -> Frame:
+    return {
+        "type": "call-ring",
+        "room": room_id,
+        "from": user_ref(user_id, username),
+        "session": session,
+    }
+
+
+def call_ring_end(
+    room_id: str, reason: str, caller: dict[str, str], by: dict[str, str] | None = None
+) -> Frame:
+    """The ring is over: `answered`, `declined` (by `by`), or `missed` (nobody answered)."""
+    frame: Frame = {"type": "call-ring-end", "room": room_id, "reason": reason, "from": caller}
+    if by is not None:
+        frame["user"] = by
+    return frame

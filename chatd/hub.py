@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
@@ -36,6 +37,10 @@ _GAP_PAGE = 500
 GAP_WAIT_SECONDS = 2.0
 GAP_POLL_SECONDS = 0.02
 
+#: Called with (connection, room id) after a socket starts or stops receiving a
+#: room on this node (join, leave, disconnect); see Hub.add_room_hooks.
+RoomHook = Callable[[Connection, str], Awaitable[None]]
+
 
 class Hub:
     """Local fan-out and subscriptions; one per node, owned by the app's hub context."""
@@ -50,6 +55,9 @@ class Hub:
         self.presence_ttl = presence_ttl
         self._rooms: dict[str, set[Connection]] = defaultdict(set)
         self._users: dict[str, set[Connection]] = defaultdict(set)
+        self._by_id: dict[str, Connection] = {}
+        self._joined_hooks: list[RoomHook] = []
+        self._left_hooks: list[RoomHook] = []
         self._next_seq: dict[str, int] = {}
         self._room_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._presence_seen: dict[str, list[tuple[str, str]]] = {}
@@ -70,7 +78,22 @@ class Hub:
     def user_connections(self, user_id: str) -> list[Connection]:
         return list(self._users.get(user_id, ()))
 
+    def add_room_hooks(
+        self, *, joined: RoomHook | None = None, left: RoomHook | None = None
+    ) -> None:
+        """Run `joined`/`left` whenever a local socket starts/stops receiving a room.
+
+        `left` also runs for every room of a socket that disconnects, so state a
+        feature keeps per socket and room (a call) never outlives the socket.
+        A hook that raises is logged; the others still run.
+        """
+        if joined is not None:
+            self._joined_hooks.append(joined)
+        if left is not None:
+            self._left_hooks.append(left)
+
     async def attach(self, conn: Connection) -> None:
+        self._by_id[conn.id] = conn
         first = not self._users[conn.user.id]
         self._users[conn.user.id].add(conn)
         if first:
@@ -79,6 +102,7 @@ class Hub:
     async def detach(self, conn: Connection) -> None:
         for room_id in list(conn.rooms):
             await self.leave_local(conn, room_id)
+        self._by_id.pop(conn.id, None)
         conns = self._users.get(conn.user.id)
         if conns is not None:
             conns.discard(conn)
@@ -95,11 +119,30 @@ class Hub:
         self._rooms[room_id].add(conn)
         if first:
             await self._subscribe(room_channel(room_id))
+            await self._start_sequence(room_id)
         await self._presence_call(
             self._broker.presence_add(room_id, _entry(conn), self.presence_ttl)
         )
         if announce:
             await self.broadcast_presence(room_id)
+        await self._run_hooks(self._joined_hooks, conn, room_id)
+
+    async def _start_sequence(self, room_id: str) -> None:
+        """Expect the room's next event right after what the store holds now.
+
+        Read once subscribed, so nothing newer can slip by unseen. Without it the
+        first event a node happened to see would set the start: its own seq 2,
+        delivered locally before another node's seq 1 came over the broker, would
+        make it drop seq 1.
+        """
+        async with self._room_locks[room_id]:
+            if room_id not in self._next_seq:
+                try:
+                    last = await self._store.last_seq(room_id)
+                except Exception as exc:
+                    logger.warning("room %s: cannot read its last seq: %s", room_id, exc)
+                    return
+                self._next_seq[room_id] = last + 1
 
     async def leave_local(self, conn: Connection, room_id: str) -> None:
         if room_id not in conn.rooms:
@@ -110,10 +153,11 @@ class Hub:
             conns.discard(conn)
         await self._presence_call(self._broker.presence_remove(room_id, _entry(conn)))
         await self.broadcast_presence(room_id)
-        # Re-read after the awaits: another socket's leave may have emptied and
-        # removed the room meanwhile (or a join refilled it).
-        if conns is not None and not conns and self._rooms.get(room_id) is conns:
-            del self._rooms[room_id]
+        await self._run_hooks(self._left_hooks, conn, room_id)
+        # Re-read after the awaits: another socket may have left (and cleaned
+        # up) or joined the room meanwhile.
+        if conns is not None and not self._rooms.get(room_id):
+            self._rooms.pop(room_id, None)
             self._next_seq.pop(room_id, None)
             self._held.pop(room_id, None)
             self._presence_seen.pop(room_id, None)
@@ -127,13 +171,29 @@ class Hub:
         await self._publish(room_channel(room_id), {"s": seq}, data)
 
     async def publish_ephemeral(
-        self, room_id: str, frame: dict[str, Any], *, exclude: Connection | None = None
+        self,
+        room_id: str,
+        frame: dict[str, Any],
+        *,
+        exclude: Connection | None = None,
+        only: str | None = None,
     ) -> None:
-        """Typing, presence, call signals: delivered now or never (never stored)."""
+        """Typing, presence, call signals: delivered now or never (never stored).
+
+        `only` names one connection (a `ready` frame's `session`): the frame
+        reaches that socket, on whichever node it is, and only if it is in the
+        room there. Call signals use it to address one peer.
+        """
         data = dumpb(frame)
         exclude_id = exclude.id if exclude else None
-        self._deliver_ephemeral(room_id, data, exclude_id)
-        await self._publish(room_channel(room_id), {"x": exclude_id}, data)
+        header: dict[str, Any] = {"x": exclude_id}
+        if only is not None:
+            header["o"] = only
+            if self._deliver_to(room_id, data, only):
+                return  # the peer is on this node: no other node has it
+        else:
+            self._deliver_ephemeral(room_id, data, exclude_id)
+        await self._publish(room_channel(room_id), header, data)
 
     async def publish_user(self, user_id: str, event: dict[str, Any]) -> None:
         """A user-scoped event (joined a room, revoked, a private frame) on every node.
@@ -281,6 +341,21 @@ class Hub:
             return
         self._send_event(room_id, ev.seq, dumpb(frame))
 
+    def _deliver_to(self, room_id: str, data: bytes, conn_id: str) -> bool:
+        """Queue to one local socket if it is here and in the room; True if it was."""
+        conn = self._by_id.get(conn_id)
+        if conn is None or room_id not in conn.rooms:
+            return False
+        conn.send_raw(data)
+        return True
+
+    async def _run_hooks(self, hooks: list[RoomHook], conn: Connection, room_id: str) -> None:
+        for hook in hooks:
+            try:
+                await hook(conn, room_id)
+            except Exception:
+                logger.exception("room hook %r failed for %s in %s", hook, conn.id, room_id)
+
     def _deliver_ephemeral(self, room_id: str, data: bytes, exclude_id: str | None) -> None:
         for conn in tuple(self._rooms.get(room_id, ())):
             if conn.id != exclude_id:
@@ -338,6 +413,8 @@ class Hub:
             seq = header.get("s")
             if isinstance(seq, int) and seq > 0:
                 await self._deliver_event(room_id, seq, data)
+            elif isinstance(header.get("o"), str):
+                self._deliver_to(room_id, data, header["o"])
             else:
                 self._deliver_ephemeral(room_id, data, header.get("x"))
         elif channel.startswith(self._user_channel_prefix):

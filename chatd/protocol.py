@@ -32,6 +32,7 @@ class RoomInfoSchema(_Strict):
     topic = fields.String(required=True)
     createdBy = fields.String(allow_none=True, required=True)
     createdAt = fields.Integer(required=True)
+    voice = fields.Boolean()
     lastSeq = fields.Integer()
     member = fields.Boolean()
     # The caller's read state (ready, joined, DM listings).
@@ -187,6 +188,58 @@ class ReauthedSchema(_Framed):
     expiresIn = fields.Integer(required=True)
 
 
+class CallParticipantSchema(_Strict):
+    session = fields.String(required=True)
+    user = fields.Nested(UserRefSchema, required=True)
+    muted = fields.Boolean(required=True)
+    camera = fields.Boolean(required=True)
+    screen = fields.Boolean(required=True)
+
+
+class CallSchema(_Framed):
+    room = fields.String(required=True)
+    rev = fields.Integer(required=True, validate=validate.Range(min=0))
+    audioOnly = fields.Boolean(required=True)
+    maxParticipants = fields.Integer(required=True)
+    participants = fields.List(fields.Nested(CallParticipantSchema), required=True)
+
+
+class _SignalSchema(_Framed):
+    room = fields.String(required=True)
+    from_ = fields.String(required=True, data_key="from")
+    fromUser = fields.Nested(UserRefSchema, required=True)
+
+
+class SdpSignalSchema(_SignalSchema):
+    sdp = fields.String(required=True)
+
+
+class IceCandidateSchema(_Strict):
+    candidate = fields.String(required=True)
+    sdpMid = fields.String(allow_none=True)
+    sdpMLineIndex = fields.Integer(allow_none=True)
+    usernameFragment = fields.String(allow_none=True)
+
+
+class IceSignalSchema(_SignalSchema):
+    candidate = fields.Nested(IceCandidateSchema, required=True)
+
+
+class CallRingSchema(_Framed):
+    room = fields.String(required=True)
+    from_ = fields.Nested(UserRefSchema, required=True, data_key="from")
+    session = fields.String(required=True)
+
+
+class CallRingEndSchema(_Framed):
+    room = fields.String(required=True)
+    reason = fields.String(
+        required=True, validate=validate.OneOf(["answered", "declined", "missed"])
+    )
+    from_ = fields.Nested(UserRefSchema, required=True, data_key="from")
+    user = fields.Nested(UserRefSchema)
+
+
 #: Frame type -> schema. Plugins' frames are checked by their own tests.
 SERVER_FRAMES: dict[str, type[Schema]] = {
     "ready": ReadySchema,
@@ -206,6 +259,12 @@ SERVER_FRAMES: dict[str, type[Schema]] = {
     "resumed": ResumedSchema,
     "pong": PongSchema,
     "reauthed": ReauthedSchema,
+    "call": CallSchema,
+    "webrtc-offer": SdpSignalSchema,
+    "webrtc-answer": SdpSignalSchema,
+    "webrtc-ice": IceSignalSchema,
+    "call-ring": CallRingSchema,
+    "call-ring-end": CallRingEndSchema,
 }
 
 

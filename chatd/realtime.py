@@ -9,6 +9,7 @@ from contextlib import suppress
 
 from aiohttp import WSCloseCode, web
 
+from chatd.calls import Calls
 from chatd.hub import Hub
 from chatd.keys import AUTH, BROKER, FILES, HUB, ROUTER, SETTINGS, STORE
 from chatd.router import FrameRouter, HandlerSpec, discover_handlers
@@ -24,6 +25,14 @@ def realtime_context(
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         hub = app[HUB]
+        settings = app[SETTINGS]
+        calls = Calls(
+            hub=hub,
+            broker=app[BROKER],
+            store=app[STORE],
+            ttl=settings.presence_ttl,
+            ring_seconds=settings.call_ring_seconds,
+        )
         services = Services(
             settings=app[SETTINGS],
             store=app[STORE],
@@ -31,17 +40,20 @@ def realtime_context(
             files=app[FILES],
             hub=hub,
             auth=app[AUTH],
+            calls=calls,
         )
         specs = discover_handlers() if handlers is None else list(handlers)
         app[ROUTER] = FrameRouter(specs, services)
         logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
         heartbeat = asyncio.create_task(_presence_heartbeat(hub), name="presence-heartbeat")
+        calls.start()
         try:
             yield
         finally:
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):
                 await heartbeat
+            await calls.stop()
 
     return context
 

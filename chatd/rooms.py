@@ -30,18 +30,25 @@ def public_room_id(name: str) -> str | None:
 
 
 async def create_room(
-    store: Store, hub: Hub, *, creator_id: str, name: str, private: bool, topic: str = ""
+    store: Store,
+    hub: Hub,
+    *,
+    creator_id: str,
+    name: str,
+    private: bool,
+    topic: str = "",
+    voice: bool = False,
 ) -> Room:
     name = name.strip()
     if private:
-        room = Room(new_id(), name, RoomKind.PRIVATE, creator_id, now_ms(), topic)
+        room = Room(new_id(), name, RoomKind.PRIVATE, creator_id, now_ms(), topic, voice)
     else:
         room_id = public_room_id(name)
         if room_id is None:
             raise RoomError(
                 "invalid", "a public room name needs letters or digits (up to 64, '-' allowed)"
             )
-        room = Room(room_id, name, RoomKind.PUBLIC, creator_id, now_ms(), topic)
+        room = Room(room_id, name, RoomKind.PUBLIC, creator_id, now_ms(), topic, voice)
     room = await store.create_room(room)
     await store.add_member(room.id, creator_id, role="owner")
     await announce_join(hub, creator_id, room)

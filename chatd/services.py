@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from chatd.auth.service import AuthService
 from chatd.broker import Broker
+from chatd.calls import Calls
 from chatd.files import FileStore
 from chatd.hub import Hub
 from chatd.settings import Settings
@@ -20,3 +21,4 @@ class Services:
     files: FileStore
     hub: Hub
     auth: AuthService
+    calls: Calls

@@ -49,6 +49,11 @@ class Settings:
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
+    #: "relay" makes every client send media through TURN only (hides peers'
+    #: addresses from each other; also how the tests prove the TURN path).
+    ice_transport_policy: str = "all"
+    #: A DM call rings the other members this long before it counts as missed.
+    call_ring_seconds: float = 30.0
     #: Largest accepted upload; 25 MB as the product promises.
     max_upload_bytes: int = 25 * 1024 * 1024
     #: Upload requests a user may make per minute, across nodes (each may carry
@@ -168,6 +173,14 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
 
+def _ice_urls(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    urls = _list(env, name)
+    for url in urls:
+        if url.split(":", 1)[0].lower() not in schemes or ":" not in url:
+            raise SettingsError(name, f"{url!r} is not a {' or '.join(schemes)} URL")
+    return urls
+
+
 def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     origins = _list(env, "CHATD_ALLOWED_ORIGINS")
     for origin in origins:
@@ -243,6 +256,15 @@ def load_settings(
     level = (_optional(env, "CHATD_LOG_LEVEL") or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("CHATD_LOG_LEVEL", f"unknown level {level!r}")
+    ice_policy = (_optional(env, "CHATD_ICE_TRANSPORT_POLICY") or "all").lower()
+    if ice_policy not in ("all", "relay"):
+        raise SettingsError(
+            "CHATD_ICE_TRANSPORT_POLICY", f"expected all or relay, got {ice_policy!r}"
+        )
+    turn_urls = _ice_urls(env, "TURN_URLS", ("turn", "turns"))
+    turn_secret = _optional(env, "TURN_SECRET")
+    if turn_urls and turn_secret is None:
+        raise SettingsError("TURN_SECRET", "required with TURN_URLS (coturn's static-auth-secret)")
     return Settings(
         host=host or "127.0.0.1",
         port=port if port is not None else (_port(env_port, "PORT") if env_port else 8080),
@@ -257,9 +279,11 @@ def load_settings(
         aws_access_key_id=_optional(env, "AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=_optional(env, "AWS_SECRET_ACCESS_KEY"),
         aws_region=_optional(env, "AWS_REGION") or "us-east-1",
-        stun_urls=_list(env, "STUN_URLS"),
-        turn_urls=_list(env, "TURN_URLS"),
-        turn_secret=_optional(env, "TURN_SECRET"),
+        stun_urls=_ice_urls(env, "STUN_URLS", ("stun", "stuns")),
+        turn_urls=turn_urls,
+        turn_secret=turn_secret,
+        ice_transport_policy=ice_policy,
+        call_ring_seconds=_positive_float(env, "CHATD_CALL_RING_SECONDS", 30.0),
         max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
         upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", 20),
         log_level=level,

@@ -25,6 +25,9 @@ class CreateRoomSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=rooms.MAX_ROOM_NAME))
     private = fields.Boolean(load_default=False)
     topic = fields.String(load_default="", validate=validate.Length(max=256))
+    voice = fields.Boolean(
+        load_default=False, metadata={"description": "a voice channel: its calls are audio-only"}
+    )
 
 
 class HistoryQuerySchema(StrictSchema):
@@ -47,6 +50,7 @@ class RoomSchema(Schema):
     topic = fields.String()
     createdBy = fields.String(allow_none=True)
     createdAt = fields.Integer()
+    voice = fields.Boolean()
     member = fields.Boolean()
 
 
@@ -119,6 +123,7 @@ async def create_room(request: web.Request) -> web.Response:
             name=data["name"],
             private=data["private"],
             topic=data["topic"],
+            voice=data["voice"],
         )
     except rooms.RoomError as exc:
         raise ApiError(422, exc.code, exc.message, fields={"name": [exc.message]}) from None

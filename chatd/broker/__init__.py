@@ -1,5 +1,5 @@
-"""The Broker port: pub/sub fan-out between nodes, presence sets and shared counters."""
+"""The Broker port: pub/sub fan-out between nodes, presence sets, rosters and counters."""
 
-from chatd.broker.base import Broker, BrokerUnavailable, Listener, PresenceEntry
+from chatd.broker.base import Broker, BrokerUnavailable, Listener, PresenceEntry, Roster
 
-__all__ = ["Broker", "BrokerUnavailable", "Listener", "PresenceEntry"]
+__all__ = ["Broker", "BrokerUnavailable", "Listener", "PresenceEntry", "Roster"]

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 #: included; callers that need to skip it put a node id in the payload).
 Listener = Callable[[str, bytes], Awaitable[None]]
 
+#: A new roster revision; `None` when a put was refused (full) or a remove found nothing.
+Revision = int | None
+
 
 class BrokerUnavailable(Exception):
     """The broker backend cannot be reached right now."""
@@ -38,6 +41,19 @@ class PresenceEntry:
     user_id: str
     username: str
     conn_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """The live members of a roster (member -> value, in no set order) and its revision.
+
+    `rev` grows with every change (put of a new member or a new value, remove,
+    expiry), across every node and even across the roster emptying and coming
+    back, so a reader can drop a snapshot older than one it already showed.
+    """
+
+    rev: int
+    members: dict[str, bytes]
 
 
 class Broker(abc.ABC):
@@ -78,6 +94,36 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def presence_list(self, room_id: str) -> list[tuple[str, str]]:
         """(user_id, username) of every user with at least one live connection, sorted."""
+
+    # -- rosters: small expiring per-connection listings with a value (calls) --
+    @abc.abstractmethod
+    async def roster_put(
+        self, key: str, member: str, value: bytes, ttl: float, *, limit: int | None = None
+    ) -> Revision:
+        """Upsert a member's value and push its expiry `ttl` seconds out.
+
+        With `limit`, a member not in the roster yet is refused (None) while the
+        roster already holds `limit` live members; the check and the insert are
+        atomic across nodes. Returns the roster's revision (unchanged when only
+        the expiry moved).
+        """
+
+    @abc.abstractmethod
+    async def roster_remove(self, key: str, member: str) -> Revision:
+        """Remove a member; the new revision, or None if it was not there."""
+
+    @abc.abstractmethod
+    async def roster_get(self, key: str) -> Roster:
+        """The live members. Expired ones are left out but not deleted (see prune)."""
+
+    @abc.abstractmethod
+    async def roster_prune(self, keys: list[str]) -> list[str]:
+        """Drop expired members of these rosters; return the keys that lost any.
+
+        A node that crashed stops refreshing its members; whichever node prunes
+        first learns of it (exactly one does: no other operation deletes
+        expired members) and can tell everyone.
+        """
 
     # -- shared counters (rate limits, login throttling) -----------------------
     @abc.abstractmethod

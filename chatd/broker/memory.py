@@ -8,7 +8,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 
-from chatd.broker.base import Broker, Listener, PresenceEntry
+from chatd.broker.base import Broker, Listener, PresenceEntry, Revision, Roster
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ class MemoryBroker(Broker):
         # key -> (value, monotonic deadline)
         self._counters: dict[str, tuple[int, float]] = {}
         self._sweep_at = _COUNTER_SWEEP_AT
+        # key -> member -> (value, monotonic deadline), in first-put order
+        self._rosters: dict[str, dict[str, tuple[bytes, float]]] = {}
+        self._revs: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -125,6 +128,60 @@ class MemoryBroker(Broker):
             if seen is None or live.expires_at >= seen.expires_at:
                 latest[user_id] = live
         return sorted((user_id, live.username) for user_id, live in latest.items())
+
+    # -- rosters ---------------------------------------------------------------
+    def _bump(self, key: str) -> int:
+        # Wall-clock microseconds as a floor keep revisions growing after the
+        # roster empties and its counter is forgotten (like the Redis adapter).
+        rev = max(self._revs.get(key, 0) + 1, time.time_ns() // 1000)
+        self._revs[key] = rev
+        return rev
+
+    # Only roster_prune deletes expired members, so exactly one caller learns
+    # of an expiry; the others just do not count or list them.
+    def _live(self, key: str) -> dict[str, bytes]:
+        now = time.monotonic()
+        roster = self._rosters.get(key, {})
+        return {m: v for m, (v, deadline) in roster.items() if deadline > now}
+
+    async def roster_put(
+        self, key: str, member: str, value: bytes, ttl: float, *, limit: int | None = None
+    ) -> Revision:
+        live = self._live(key)
+        if member not in live and limit is not None and len(live) >= limit:
+            return None
+        self._rosters.setdefault(key, {})[member] = (value, time.monotonic() + ttl)
+        if live.get(member) == value:
+            return self._revs.get(key, 0)
+        return self._bump(key)
+
+    async def roster_remove(self, key: str, member: str) -> Revision:
+        roster = self._rosters.get(key, {})
+        if roster.pop(member, None) is None:
+            return None
+        if not roster:
+            self._rosters.pop(key, None)
+        return self._bump(key)
+
+    async def roster_get(self, key: str) -> Roster:
+        return Roster(self._revs.get(key, 0), self._live(key))
+
+    async def roster_prune(self, keys: list[str]) -> list[str]:
+        changed = []
+        now = time.monotonic()
+        for key in keys:
+            roster = self._rosters.get(key)
+            if roster is None:
+                continue
+            expired = [m for m, (_v, deadline) in roster.items() if deadline <= now]
+            for member in expired:
+                del roster[member]
+            if not roster:
+                del self._rosters[key]
+            if expired:
+                self._bump(key)
+                changed.append(key)
+        return changed
 
     # -- counters --------------------------------------------------------------
     async def incr(self, key: str, ttl: float) -> int:

@@ -29,6 +29,8 @@ from chatd.broker.base import (
     BrokerUnavailable,
     Listener,
     PresenceEntry,
+    Revision,
+    Roster,
     room_users_key,
 )
 
@@ -117,6 +119,101 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) 
 return v
 """
 
+# Rosters: a hash `<prefix>roster:<key>` (field `_rev` plus `m:<member>` -> value)
+# and a sorted set `<prefix>roster:<key>:exp` of members scored by expiry in ms
+# of the Redis server's clock (one clock for every node). Revisions are at least
+# the server time in microseconds, so they keep growing after the keys expire.
+# Both keys carry a key-level TTL as a backstop.
+_ROSTER_LIB = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function bump(hash)
+  local rev = tonumber(redis.call('HGET', hash, '_rev') or '0')
+  rev = math.max(rev + 1, now_us)
+  redis.call('HSET', hash, '_rev', string.format('%.0f', rev))
+  return rev
+end
+local function prune(hash, exp)
+  local gone = redis.call('ZRANGEBYSCORE', exp, '-inf', now)
+  if #gone == 0 then return false end
+  redis.call('ZREMRANGEBYSCORE', exp, '-inf', now)
+  for _, m in ipairs(gone) do redis.call('HDEL', hash, 'm:' .. m) end
+  bump(hash)
+  return true
+end
+local function rev_of(hash)
+  return redis.call('HGET', hash, '_rev') or '0'
+end
+"""
+
+# Only roster_prune deletes expired members, so exactly one caller learns of
+# an expiry; the others just do not count or list them.
+# KEYS: hash, exp   ARGV: member, value, ttl_ms, limit (0: none)
+_ROSTER_PUT = (
+    _ROSTER_LIB
+    + """
+local field = 'm:' .. ARGV[1]
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+local live = score and tonumber(score) > now
+local limit = tonumber(ARGV[4])
+if not live and limit > 0 and redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') >= limit then
+  return false
+end
+local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+local rev
+if live and redis.call('HGET', KEYS[1], field) == ARGV[2] then
+  rev = rev_of(KEYS[1])
+else
+  redis.call('HSET', KEYS[1], field, ARGV[2])
+  rev = string.format('%.0f', bump(KEYS[1]))
+end
+for _, k in ipairs(KEYS) do
+  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+end
+return rev
+"""
+)
+
+# KEYS: hash, exp   ARGV: member
+_ROSTER_REMOVE = (
+    _ROSTER_LIB
+    + """
+if redis.call('HDEL', KEYS[1], 'm:' .. ARGV[1]) == 0 then return false end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return string.format('%.0f', bump(KEYS[1]))
+"""
+)
+
+# KEYS: hash, exp   -> {rev, member1, value1, ...} of live members
+_ROSTER_GET = (
+    _ROSTER_LIB
+    + """
+local out = {rev_of(KEYS[1])}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
+  local v = redis.call('HGET', KEYS[1], 'm:' .. m)
+  if v then
+    table.insert(out, m)
+    table.insert(out, v)
+  end
+end
+return out
+"""
+)
+
+# KEYS: hash1, exp1, hash2, exp2, ...   -> indexes (1-based pairs) that lost members
+_ROSTER_PRUNE = (
+    _ROSTER_LIB
+    + """
+local changed = {}
+for i = 1, #KEYS, 2 do
+  if prune(KEYS[i], KEYS[i + 1]) then table.insert(changed, (i + 1) / 2) end
+end
+return changed
+"""
+)
+
 OnReconnect = Callable[[], Awaitable[None]]
 
 
@@ -170,6 +267,10 @@ class RedisBroker(Broker):
         self._upsert = self._redis.register_script(_PRESENCE_UPSERT)
         self._remove_and_list = self._redis.register_script(_PRESENCE_REMOVE_AND_LIST)
         self._counter_incr = self._redis.register_script(_COUNTER_INCR)
+        self._roster_put = self._redis.register_script(_ROSTER_PUT)
+        self._roster_remove = self._redis.register_script(_ROSTER_REMOVE)
+        self._roster_get = self._redis.register_script(_ROSTER_GET)
+        self._roster_prune = self._redis.register_script(_ROSTER_PRUNE)
 
         self._listener: Listener | None = None
         self._channels: set[str] = set()
@@ -411,6 +512,34 @@ class RedisBroker(Broker):
             user_id, _conn_id, username = bytes(member).decode().split("|", 2)
             users[user_id] = username
         return sorted(users.items())
+
+    # -- rosters ---------------------------------------------------------------
+    def _roster_keys(self, key: str) -> list[str]:
+        return [f"{self._prefix}roster:{key}", f"{self._prefix}roster:{key}:exp"]
+
+    async def roster_put(
+        self, key: str, member: str, value: bytes, ttl: float, *, limit: int | None = None
+    ) -> Revision:
+        args: list[str | int | bytes] = [member, value, _ms(ttl), limit or 0]
+        rev = await self._call(self._roster_put(keys=self._roster_keys(key), args=args))
+        return None if rev is None else int(rev)
+
+    async def roster_remove(self, key: str, member: str) -> Revision:
+        rev = await self._call(self._roster_remove(keys=self._roster_keys(key), args=[member]))
+        return None if rev is None else int(rev)
+
+    async def roster_get(self, key: str) -> Roster:
+        reply = await self._call(self._roster_get(keys=self._roster_keys(key), args=[]))
+        pairs = reply[1:]
+        members = {bytes(pairs[i]).decode(): bytes(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+        return Roster(int(reply[0]), members)
+
+    async def roster_prune(self, keys: list[str]) -> list[str]:
+        if not keys:
+            return []
+        redis_keys = [k for key in keys for k in self._roster_keys(key)]
+        changed = await self._call(self._roster_prune(keys=redis_keys, args=[]))
+        return [keys[int(i) - 1] for i in changed]
 
     # -- counters --------------------------------------------------------------
     def _counter_key(self, key: str) -> str:

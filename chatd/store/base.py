@@ -46,6 +46,8 @@ class Room:
     created_by: str | None
     created_at: int
     topic: str = ""
+    #: A voice channel: its call is audio-only (set at creation, never changed).
+    voice: bool = False
 
 
 @dataclass(frozen=True, slots=True)

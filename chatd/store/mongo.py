@@ -134,6 +134,7 @@ class RoomDoc(Document):
     created_by: str | None = None
     created_at: int
     topic: str = ""
+    voice: bool = False
 
     class Settings:
         name = "rooms"
@@ -148,6 +149,7 @@ class RoomDoc(Document):
             created_by=room.created_by,
             created_at=room.created_at,
             topic=room.topic,
+            voice=room.voice,
         )
 
     def to_record(self) -> Room:
@@ -158,6 +160,7 @@ class RoomDoc(Document):
             created_by=self.created_by,
             created_at=self.created_at,
             topic=self.topic,
+            voice=self.voice,
         )
 
 

@@ -129,13 +129,18 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # Event log, reactions, threads, mentions, read state, full-text search.
     CONVERSATIONS_MIGRATION,
+    (
+        # Voice channels: rooms whose call is audio-only.
+        "ALTER TABLE rooms ADD COLUMN voice INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 #: The version `open` brings every file to.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 _INSERT_ROOM: Final = (
-    "INSERT INTO rooms (id, name, kind, created_by, created_at, topic) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO rooms (id, name, kind, created_by, created_at, topic, voice)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -174,6 +179,7 @@ def _room(row: sqlite3.Row) -> Room:
         created_by=row["created_by"],
         created_at=row["created_at"],
         topic=row["topic"],
+        voice=bool(row["voice"]),
     )
 
 
@@ -599,5 +605,13 @@ def _check_role(role: str) -> None:
         raise ValueError(f"unknown role {role!r} (expected one of {', '.join(sorted(_ROLES))})")
 
 
-def _room_params(room: Room) -> tuple[str, str, str, str | None, int, str]:
-    return (room.id, room.name, room.kind.value, room.created_by, room.created_at, room.topic)
+def _room_params(room: Room) -> tuple[str, str, str, str | None, int, str, int]:
+    return (
+        room.id,
+        room.name,
+        room.kind.value,
+        room.created_by,
+        room.created_at,
+        room.topic,
+        int(room.voice),
+    )

@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
-from chatd.broker.base import Broker, BrokerUnavailable, PresenceEntry, room_channel, room_users_key
+from chatd.broker.base import (
+    Broker,
+    BrokerUnavailable,
+    PresenceEntry,
+    Roster,
+    room_channel,
+    room_users_key,
+)
 from chatd.broker.memory import MemoryBroker
 from chatd.broker.redis import RedisBroker
 from tests.fixtures.redis import RedisServer
@@ -310,6 +317,90 @@ async def test_refresh_keeps_entries_alive_in_every_room(broker: Broker) -> None
 
 
 # -- counters ------------------------------------------------------------------
+# -- rosters --------------------------------------------------------------------
+async def test_roster_put_get_remove_with_growing_revisions(broker: Broker) -> None:
+    key = f"call:{uid()}"
+    assert await broker.roster_get(key) == Roster(0, {})
+    rev1 = await broker.roster_put(key, "c1", b"alice", 30)
+    rev2 = await broker.roster_put(key, "c2", b"bob", 30)
+    assert rev1 is not None and rev2 is not None and rev2 > rev1
+    roster = await broker.roster_get(key)
+    assert roster.members == {"c1": b"alice", "c2": b"bob"} and roster.rev == rev2
+
+    # The same value again only moves the expiry: no change, same revision.
+    assert await broker.roster_put(key, "c1", b"alice", 30) == rev2
+    rev3 = await broker.roster_put(key, "c1", b"alice muted", 30)
+    assert rev3 is not None and rev3 > rev2
+    assert (await broker.roster_get(key)).members["c1"] == b"alice muted"
+
+    rev4 = await broker.roster_remove(key, "c1")
+    assert rev4 is not None and rev4 > rev3
+    assert await broker.roster_remove(key, "c1") is None
+    rev5 = await broker.roster_remove(key, "c2")
+    assert rev5 is not None
+    emptied = await broker.roster_get(key)
+    assert emptied.members == {} and emptied.rev == rev5
+    # A roster that comes back after emptying keeps counting up.
+    rev6 = await broker.roster_put(key, "c3", b"carol", 30)
+    assert rev6 is not None and rev6 > rev5
+
+
+async def test_roster_limit_refuses_new_members_only(broker: Broker) -> None:
+    key = f"call:{uid()}"
+    for i in range(3):
+        assert await broker.roster_put(key, f"c{i}", b"x", 30, limit=3) is not None
+    assert await broker.roster_put(key, "c9", b"x", 30, limit=3) is None
+    assert await broker.roster_put(key, "c0", b"changed", 30, limit=3) is not None
+    assert set((await broker.roster_get(key)).members) == {"c0", "c1", "c2"}
+    await broker.roster_remove(key, "c1")
+    assert await broker.roster_put(key, "c9", b"x", 30, limit=3) is not None
+
+
+async def test_roster_limit_is_atomic_across_nodes(make_node: MakeNode) -> None:
+    nodes = [await make_node() for _ in range(2)]
+    key = f"call:{uid()}"
+    results = await asyncio.gather(
+        *(nodes[i % 2].roster_put(key, f"c{i}", b"x", 30, limit=6) for i in range(12))
+    )
+    assert sum(r is not None for r in results) == 6
+    assert len((await nodes[1].roster_get(key)).members) == 6
+
+
+async def test_roster_members_expire_and_prune_reports_it_once(make_node: MakeNode) -> None:
+    first, second = await make_node(), await make_node()
+    key, other = f"call:{uid()}", f"call:{uid()}"
+    await first.roster_put(key, "ghost", b"crashed node", 0.3)
+    await first.roster_put(key, "alive", b"x", 30)
+    await first.roster_put(other, "alive", b"x", 30)
+    before = (await second.roster_get(key)).rev
+    await asyncio.sleep(0.45)
+    # Exactly one pruner learns of the expiry; the others see nothing to do.
+    assert await second.roster_prune([other, key]) == [key]
+    assert await first.roster_prune([other, key]) == []
+    roster = await first.roster_get(key)
+    assert roster.members == {"alive": b"x"} and roster.rev > before
+    # Before anyone prunes, expired members are neither listed nor counted.
+    await first.roster_put(key, "ghost2", b"y", 0.2)
+    await asyncio.sleep(0.3)
+    assert set((await second.roster_get(key)).members) == {"alive"}
+    assert await second.roster_put(key, "late", b"z", 30, limit=2) is not None
+    assert await first.roster_prune([key]) == [key]
+
+
+async def test_redis_roster_keys_live_under_the_prefix(redis_url: str) -> None:
+    prefix = f"test:{uid()}:"
+    broker = await started(RedisBroker(redis_url, prefix))
+    client = Redis.from_url(redis_url)
+    try:
+        await broker.roster_put("call:r1", "c1", b"v", 30)
+        keys = sorted(text(k) for k in await client.keys(f"{prefix}*"))
+        assert keys == [f"{prefix}roster:call:r1", f"{prefix}roster:call:r1:exp"]
+        assert 0 < await client.pttl(f"{prefix}roster:call:r1") <= 30_000
+    finally:
+        await client.aclose()
+        await closed(broker)
+
+
 async def test_counters_count_expire_and_delete(broker: Broker) -> None:
     key, other = f"login:{uid()}", f"login:{uid()}"
     assert await broker.get_counter(key) == (0, 0.0)

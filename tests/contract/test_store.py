@@ -222,6 +222,15 @@ async def test_created_room_can_be_read_back(store: Store) -> None:
     assert await store.get_room("nope") is None
 
 
+async def test_a_voice_room_keeps_its_flag(store: Store) -> None:
+    voice = a_room("lounge", voice=True)
+    assert await store.create_room(voice) == voice
+    assert (await store.get_room("lounge")) == voice
+    assert (await store.ensure_room(a_room("lounge"))).voice is True
+    plain = await store.ensure_room(a_room("text"))
+    assert plain.voice is False
+
+
 async def test_creating_a_room_with_an_existing_id_conflicts(store: Store, general: Room) -> None:
     with pytest.raises(Conflict):
         await store.create_room(a_room("general", name="Other"))

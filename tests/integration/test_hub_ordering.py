@@ -50,7 +50,7 @@ async def two_nodes(tmp_path: Path, redis_url: str):
     await store.create_room(room)
     recorder = Recorder()
     await hubs[0].join_local(recorder, room.id, announce=False)  # type: ignore[arg-type]
-    yield store, hubs[1], recorder
+    yield store, hubs[1], recorder, hubs[0]
     for hub in hubs:
         await hub.stop()
     for broker in brokers:
@@ -71,7 +71,7 @@ async def until(condition, timeout: float = 5.0) -> None:
 
 
 async def test_an_event_that_overtakes_another_waits_for_it(two_nodes):
-    store, node_b, recorder = two_nodes
+    store, node_b, recorder, _ = two_nodes
     first, second, third = [await stored(store, t) for t in ("1", "2", "3")]
     await node_b.publish_event("ordered", 1, frames.message(first))
     await until(lambda: recorder.received == [1])
@@ -84,7 +84,7 @@ async def test_an_event_that_overtakes_another_waits_for_it(two_nodes):
 
 
 async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, caplog):
-    store, node_b, recorder = two_nodes
+    store, node_b, recorder, _ = two_nodes
     first = await stored(store, "1")
     await node_b.publish_event("ordered", 1, frames.message(first))
     await until(lambda: recorder.received == [1])
@@ -97,3 +97,15 @@ async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, c
     assert recorder.received == [1], "held while the missing seq may still arrive"
     await until(lambda: recorder.received == [1, 3], timeout=GAP_WAIT_SECONDS * 2)
     assert any("seq 2 never arrived" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_nodes_own_event_does_not_make_it_drop_an_earlier_remote_one(two_nodes):
+    store, node_b, recorder, node_a = two_nodes
+    first, second = [await stored(store, t) for t in ("1", "2")]
+    # Node A's own seq 2 is delivered locally before node B's seq 1 crosses
+    # Redis: A must read 1 from the store first, not start the room at 2.
+    await node_a.publish_event("ordered", 2, frames.message(second))
+    await node_b.publish_event("ordered", 1, frames.message(first))
+    await until(lambda: len(recorder.received) >= 2)
+    await asyncio.sleep(0.2)
+    assert recorder.received == [1, 2]
