@@ -183,9 +183,6 @@ def _room(row: sqlite3.Row) -> Room:
     )
 
 
-_message = message_from_row
-
-
 class SqliteStore(SqliteConversations):
     """The Store on a single SQLite file: the zero-setup default of chatd.
 
@@ -553,7 +550,7 @@ class SqliteStore(SqliteConversations):
                 "SELECT * FROM messages WHERE id = ? AND room_id = ?",
                 (message_id, room_id),
             )
-        return None if row is None else _message(row)
+        return None if row is None else message_from_row(row)
 
     async def messages_before(
         self, room_id: str, before_seq: int | None, limit: int
@@ -576,7 +573,7 @@ class SqliteStore(SqliteConversations):
                     " ORDER BY seq DESC LIMIT ?",
                     (room_id, before_seq, limit),
                 )
-        return [_message(r) for r in reversed(rows)]
+        return [message_from_row(r) for r in reversed(rows)]
 
     async def messages_after(self, room_id: str, after_seq: int, limit: int) -> list[Message]:
         if limit <= 0:
@@ -587,7 +584,7 @@ class SqliteStore(SqliteConversations):
                 "SELECT * FROM messages WHERE room_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (room_id, after_seq, limit),
             )
-        return [_message(r) for r in rows]
+        return [message_from_row(r) for r in rows]
 
     async def last_seq(self, room_id: str) -> int:
         async with self._read() as db:
