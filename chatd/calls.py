@@ -28,6 +28,7 @@ from chatd import frames
 from chatd.broker import Broker
 from chatd.clock import now_ms
 from chatd.connection import Connection
+from chatd.errors import Refused
 from chatd.hub import Hub
 from chatd.jsonutil import JSONDecodeError, dumpb, loads
 from chatd.ringing import Ringer
@@ -42,13 +43,8 @@ logger = logging.getLogger(__name__)
 MAX_PARTICIPANTS = 6
 
 
-class CallError(Exception):
+class CallError(Refused):
     """A call operation was refused; `code` is the `error` frame's code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 from chatd import frames
 from chatd.clock import new_id, now_ms
+from chatd.errors import Refused
 from chatd.hub import Hub
 from chatd.store import Room, RoomKind, Store
 
@@ -16,11 +17,8 @@ _ALLOWED = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
 MAX_ROOM_NAME = 64
 
 
-class RoomError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class RoomError(Refused):
+    """A room operation was refused (REST maps `code` to a status, frames send it)."""
 
 
 def public_room_id(name: str) -> str | None:

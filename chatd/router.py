@@ -20,7 +20,8 @@ from marshmallow import Schema, ValidationError
 
 from chatd import frames
 from chatd.connection import Connection
-from chatd.handlers.base import FrameContext, FrameError, Handler, RateLimit
+from chatd.errors import Refused
+from chatd.handlers.base import FrameContext, Handler, RateLimit
 from chatd.jsonutil import JSONDecodeError, loads
 from chatd.services import Services
 
@@ -155,7 +156,7 @@ class FrameRouter:
         ctx = FrameContext(conn=conn, services=self._services, ref=ref_str)
         try:
             await handler.handle(ctx, payload)
-        except FrameError as exc:
+        except Refused as exc:
             conn.send(frames.error(exc.code, exc.message, ref_str, **exc.extra))
         except Exception:
             logger.exception("handler for %r failed (user %s)", frame_type, conn.user.id)

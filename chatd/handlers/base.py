@@ -16,6 +16,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from chatd import frames
 from chatd.connection import Connection
+from chatd.errors import Refused
 from chatd.services import Services
 from chatd.store import User
 
@@ -48,14 +49,11 @@ class RateLimit:
     per_second: float
 
 
-class FrameError(Exception):
-    """Raised by a handler to answer its frame with an `error` (and nothing else)."""
+class FrameError(Refused):
+    """Raised by a handler to answer its frame with an `error` (and nothing else).
 
-    def __init__(self, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.extra = extra
+    Any other `chatd.errors.Refused` (a room or call rule) is answered the same way.
+    """
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from marshmallow import Schema, fields, validate
 
 from chatd import frames
-from chatd.calls import CallError, Calls
+from chatd.calls import Calls
 from chatd.handlers.base import (
     FrameContext,
     FrameError,
@@ -90,12 +90,9 @@ class CallJoinHandler(_CallHandler):
     rate_limit = RateLimit(burst=10, per_second=1)
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
-        try:
-            snapshot = await self.calls.join(
-                ctx.conn, frame["room"], audio=frame["audio"], video=frame["video"]
-            )
-        except CallError as exc:
-            raise FrameError(exc.code, exc.message) from None
+        snapshot = await self.calls.join(
+            ctx.conn, frame["room"], audio=frame["audio"], video=frame["video"]
+        )
         ctx.reply(snapshot.frame())
 
 
@@ -119,16 +116,13 @@ class CallStateHandler(_CallHandler):
     rate_limit = RateLimit(burst=20, per_second=5)
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
-        try:
-            snapshot = await self.calls.update(
-                ctx.conn,
-                frame["room"],
-                muted=frame.get("muted"),
-                camera=frame.get("camera"),
-                screen=frame.get("screen"),
-            )
-        except CallError as exc:
-            raise FrameError(exc.code, exc.message) from None
+        snapshot = await self.calls.update(
+            ctx.conn,
+            frame["room"],
+            muted=frame.get("muted"),
+            camera=frame.get("camera"),
+            screen=frame.get("screen"),
+        )
         ctx.reply(snapshot.frame())
 
 
@@ -140,10 +134,7 @@ class CallDeclineHandler(_CallHandler):
     rate_limit = RateLimit(burst=5, per_second=1)
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
-        try:
-            await self.calls.decline(ctx.conn, frame["room"])
-        except CallError as exc:
-            raise FrameError(exc.code, exc.message) from None
+        await self.calls.decline(ctx.conn, frame["room"])
 
 
 class _SignalHandler(_CallHandler):
@@ -154,10 +145,7 @@ class _SignalHandler(_CallHandler):
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
         room_id = frame["room"]
-        try:
-            targets = await self.calls.signal_targets(ctx.conn, room_id, frame.get("to"))
-        except CallError as exc:
-            raise FrameError(exc.code, exc.message) from None
+        targets = await self.calls.signal_targets(ctx.conn, room_id, frame.get("to"))
         payload = {name: frame[name] for name in self.payload_fields}
         signal = frames.webrtc(
             self.kind,

@@ -19,10 +19,7 @@ class JoinHandler(Handler):
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
         store, hub = self.services.store, self.services.hub
-        try:
-            room = await rooms.join_room(store, hub, ctx.user.id, frame["room"])
-        except rooms.RoomError as exc:
-            raise FrameError(exc.code, exc.message) from None
+        room = await rooms.join_room(store, hub, ctx.user.id, frame["room"])
         await hub.join_local(ctx.conn, room.id)
         [info] = await room_infos(store, ctx.user.id, [room])
         ctx.reply(frames.joined(info))
