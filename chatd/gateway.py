@@ -113,8 +113,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         rooms = await store.rooms_of(user.id)
         conn.send(frames.ready(user, conn.id, await room_infos(store, user.id, rooms)))
         await hub.attach(conn)
-        for room in rooms:
-            await hub.join_local(conn, room.id)
+        await hub.join_local_many(conn, [room.id for room in rooms])
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 await router.dispatch(conn, msg.data)

@@ -36,6 +36,15 @@ _GAP_PAGE = 500
 #: how often it looks in the store meanwhile (see Hub._wait_for_gap).
 GAP_WAIT_SECONDS = 2.0
 GAP_POLL_SECONDS = 0.02
+#: Presence broadcasts per room and node are throttled: the first change goes
+#: out at once, changes within the interval after it go out together at its
+#: end. The interval grows with the room (PRESENCE_INTERVAL_SECONDS per
+#: PRESENCE_USERS_PER_INTERVAL online users, at most PRESENCE_MAX_INTERVAL_SECONDS):
+#: every broadcast carries the whole online list to every member, so a join
+#: storm in a room of N would otherwise cost O(N^2) frames of O(N) bytes.
+PRESENCE_INTERVAL_SECONDS = 0.1
+PRESENCE_USERS_PER_INTERVAL = 100
+PRESENCE_MAX_INTERVAL_SECONDS = 2.0
 
 #: Called with (connection, room id) after a socket starts or stops receiving a
 #: room on this node (join, leave, disconnect); see Hub.add_room_hooks.
@@ -61,6 +70,10 @@ class Hub:
         self._next_seq: dict[str, int] = {}
         self._room_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._presence_seen: dict[str, list[tuple[str, str]]] = {}
+        #: Presence throttling (see PRESENCE_INTERVAL_SECONDS): when each room may
+        #: broadcast next, and the trailing broadcasts waiting for that time.
+        self._presence_next: dict[str, float] = {}
+        self._presence_pending: dict[str, asyncio.Task[None]] = {}
         #: Events that arrived ahead of a missing seq, by room then seq.
         self._held: dict[str, dict[int, bytes]] = defaultdict(dict)
         self._gap_waiters: dict[str, asyncio.Task[None]] = {}
@@ -112,20 +125,29 @@ class Hub:
 
     async def join_local(self, conn: Connection, room_id: str, *, announce: bool = True) -> None:
         """Start delivering the room to this socket and mark it online there."""
-        if room_id in conn.rooms:
+        await self.join_local_many(conn, [room_id], announce=announce)
+
+    async def join_local_many(
+        self, conn: Connection, room_ids: list[str], *, announce: bool = True
+    ) -> None:
+        """join_local for several rooms (a socket's rooms at hello), one presence write."""
+        new = [room_id for room_id in dict.fromkeys(room_ids) if room_id not in conn.rooms]
+        if not new:
             return
-        conn.rooms.add(room_id)
-        first = not self._rooms[room_id]
-        self._rooms[room_id].add(conn)
-        if first:
-            await self._subscribe(room_channel(room_id))
-            await self._start_sequence(room_id)
+        for room_id in new:
+            conn.rooms.add(room_id)
+            first = not self._rooms[room_id]
+            self._rooms[room_id].add(conn)
+            if first:
+                await self._subscribe(room_channel(room_id))
+                await self._start_sequence(room_id)
         await self._presence_call(
-            self._broker.presence_add(room_id, _entry(conn), self.presence_ttl)
+            self._broker.presence_refresh(new, _entry(conn), self.presence_ttl)
         )
-        if announce:
-            await self.broadcast_presence(room_id)
-        await self._run_hooks(self._joined_hooks, conn, room_id)
+        for room_id in new:
+            if announce:
+                await self.announce_presence(room_id)
+            await self._run_hooks(self._joined_hooks, conn, room_id)
 
     async def _start_sequence(self, room_id: str) -> None:
         """Expect the room's next event right after what the store holds now.
@@ -152,7 +174,7 @@ class Hub:
         if conns is not None:
             conns.discard(conn)
         await self._presence_call(self._broker.presence_remove(room_id, _entry(conn)))
-        await self.broadcast_presence(room_id)
+        await self.announce_presence(room_id)
         await self._run_hooks(self._left_hooks, conn, room_id)
         # Re-read after the awaits: another socket may have left (and cleaned
         # up) or joined the room meanwhile.
@@ -161,6 +183,9 @@ class Hub:
             self._next_seq.pop(room_id, None)
             self._held.pop(room_id, None)
             self._presence_seen.pop(room_id, None)
+            self._presence_next.pop(room_id, None)
+            # A trailing broadcast still goes out: other nodes' members of the
+            # room learn that the last of ours left.
             await self._unsubscribe(room_channel(room_id))
 
     # -- publishing ----------------------------------------------------------------
@@ -205,11 +230,39 @@ class Hub:
         await self._apply_user_event(user_id, event)
         await self._publish(user_channel(self._prefix, user_id), {}, dumpb(event))
 
+    async def announce_presence(self, room_id: str) -> None:
+        """Broadcast the room's online list now, or with the next throttled broadcast."""
+        if room_id in self._presence_pending:
+            return  # the pending broadcast reads the list when it goes out
+        loop = asyncio.get_running_loop()
+        wait = self._presence_next.get(room_id, 0.0) - loop.time()
+        if wait > 0:
+            self._presence_pending[room_id] = loop.create_task(
+                self._announce_later(room_id, wait), name=f"presence-{room_id}"
+            )
+            return
+        await self.broadcast_presence(room_id)
+
+    async def _announce_later(self, room_id: str, wait: float) -> None:
+        try:
+            await asyncio.sleep(wait)
+        finally:
+            self._presence_pending.pop(room_id, None)
+        await self.broadcast_presence(room_id)
+
     async def broadcast_presence(self, room_id: str) -> None:
+        """Send the room's online list to every member on every node (unthrottled)."""
         users = await self._presence_list(room_id)
         if users is None:
             return
-        self._presence_seen[room_id] = users
+        interval = PRESENCE_INTERVAL_SECONDS * max(1, len(users) / PRESENCE_USERS_PER_INTERVAL)
+        self._presence_next[room_id] = asyncio.get_running_loop().time() + min(
+            interval, PRESENCE_MAX_INTERVAL_SECONDS
+        )
+        if room_id in self._rooms:
+            self._presence_seen[room_id] = users
+        else:
+            self._presence_next.pop(room_id, None)
         await self.publish_ephemeral(room_id, frames.presence(room_id, users))
 
     # -- heartbeats and recovery -------------------------------------------------------
@@ -236,8 +289,8 @@ class Hub:
         await self.refresh_presence()
 
     async def stop(self) -> None:
-        """Cancel gap waiters (the hub's only background tasks)."""
-        for task in list(self._gap_waiters.values()):
+        """Cancel gap waiters and pending presence broadcasts (the hub's background tasks)."""
+        for task in [*self._gap_waiters.values(), *self._presence_pending.values()]:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task

@@ -61,13 +61,19 @@ async def join_room(store: Store, hub: Hub, user_id: str, room_id: str) -> Room:
         if public_id != room_id:
             raise RoomError("not_found", "no such room")
         room = await store.ensure_room(Room(room_id, room_id, RoomKind.PUBLIC, user_id, now_ms()))
-        if room.created_by == user_id:
-            await store.add_member(room.id, user_id, role="owner")
-    if room.kind is not RoomKind.PUBLIC and not await store.is_member(room.id, user_id):
+        if room.created_by == user_id and await store.add_member(room.id, user_id, role="owner"):
+            await announce_join(hub, user_id, room)
+            return room
+    if await store.is_member(room.id, user_id):
+        # Joining again (a reconnecting client) is a read, not a write: every
+        # socket of a member already receives the room (since hello or the
+        # first join's announcement), so there is nothing to announce.
+        return room
+    if room.kind is not RoomKind.PUBLIC:
         # Same answer as for a room that does not exist: do not reveal private rooms.
         raise RoomError("not_found", "no such room")
-    await store.add_member(room.id, user_id)
-    await announce_join(hub, user_id, room)
+    if await store.add_member(room.id, user_id):
+        await announce_join(hub, user_id, room)
     return room
 
 

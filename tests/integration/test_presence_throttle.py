@@ -1,0 +1,102 @@
+"""Presence broadcasts are throttled per room: a join storm costs a few frames, not one per join.
+
+Every `presence` frame carries the room's whole online list to every member, so
+in a room of N one frame per join would be O(N^2) frames of O(N) bytes. The hub
+sends the first change at once and folds the changes that follow within the
+room's interval into one trailing frame, which lists everyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from chatd.broker.memory import MemoryBroker
+from chatd.hub import PRESENCE_INTERVAL_SECONDS, Hub
+from chatd.store import Room, RoomKind, User
+from chatd.store.sqlite import SqliteStore
+
+ROOM = "lobby"
+
+
+@dataclass(eq=False)  # hashable by identity, like a Connection
+class Member:
+    """Stands where a Connection stands in the hub: keeps the presence frames it is sent."""
+
+    id: str
+    user: User
+    rooms: set[str] = field(default_factory=set)
+    presence: list[list[str]] = field(default_factory=list)
+
+    def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
+        pass
+
+    def send_raw(self, data: bytes) -> None:
+        frame = json.loads(data)
+        if frame["type"] == "presence":
+            self.presence.append(sorted(u["username"] for u in frame["users"]))
+
+
+def member(n: int) -> Member:
+    return Member(id=f"conn-{n}", user=User(f"u{n}", f"user{n:03}", "x", 0))
+
+
+@pytest.fixture
+async def hub(tmp_path: Path):
+    store = await SqliteStore.open(tmp_path / "chatd.db")
+    broker = MemoryBroker()
+    await broker.start()
+    hub = Hub(store=store, broker=broker, node_id="node", prefix="t:", presence_ttl=30)
+    await store.create_room(Room(ROOM, ROOM, RoomKind.PUBLIC, None, 0))
+    yield hub
+    await hub.stop()
+    await broker.close()
+    await store.close()
+
+
+async def settle() -> None:
+    """Longer than any interval a room of this size gets."""
+    await asyncio.sleep(PRESENCE_INTERVAL_SECONDS * 3)
+
+
+async def test_a_join_storm_sends_one_frame_at_once_and_one_trailing_frame(hub):
+    first = member(0)
+    await hub.join_local(first, ROOM)
+    assert first.presence == [["user000"]], "a lone change goes out at once"
+
+    await settle()
+    storm = [member(n) for n in range(1, 60)]
+    await asyncio.gather(*(hub.join_local(m, ROOM) for m in storm))
+    await settle()
+
+    everyone = sorted(m.user.username for m in [first, *storm])
+    assert first.presence[-1] == everyone
+    assert len(first.presence) <= 3, f"{len(first.presence)} frames for one storm"
+    assert storm[-1].presence[-1] == everyone, "late joiners get the full list too"
+
+
+async def test_leaves_are_throttled_the_same_way_and_the_last_frame_is_right(hub):
+    members = [member(n) for n in range(40)]
+    for m in members:
+        await hub.join_local(m, ROOM)
+    await settle()
+    stayer, leavers = members[0], members[1:]
+    before = len(stayer.presence)
+
+    await asyncio.gather(*(hub.leave_local(m, ROOM) for m in leavers))
+    await settle()
+
+    assert stayer.presence[-1] == ["user000"]
+    assert len(stayer.presence) - before <= 2
+
+
+async def test_a_change_after_a_quiet_interval_is_not_delayed(hub):
+    a, b = member(1), member(2)
+    await hub.join_local(a, ROOM)
+    await settle()
+    await hub.join_local(b, ROOM)
+    assert a.presence[-1] == ["user001", "user002"], "sent before join_local returned"
