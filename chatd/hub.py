@@ -68,6 +68,8 @@ class Hub:
         self._joined_hooks: list[RoomHook] = []
         self._left_hooks: list[RoomHook] = []
         self._next_seq: dict[str, int] = {}
+        #: Rooms being started (see _start_room): their events are held meanwhile.
+        self._starting: set[str] = set()
         self._room_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._presence_seen: dict[str, list[tuple[str, str]]] = {}
         #: Presence throttling (see PRESENCE_INTERVAL_SECONDS): when each room may
@@ -139,8 +141,7 @@ class Hub:
             first = not self._rooms[room_id]
             self._rooms[room_id].add(conn)
             if first:
-                await self._subscribe(room_channel(room_id))
-                await self._start_sequence(room_id)
+                await self._start_room(room_id)
         await self._presence_call(
             self._broker.presence_refresh(new, _entry(conn), self.presence_ttl)
         )
@@ -149,22 +150,45 @@ class Hub:
                 await self.announce_presence(room_id)
             await self._run_hooks(self._joined_hooks, conn, room_id)
 
-    async def _start_sequence(self, room_id: str) -> None:
-        """Expect the room's next event right after what the store holds now.
+    async def _start_room(self, room_id: str) -> None:
+        """Subscribe to a room this node did not serve, and deliver every event after
+        the store's last seq as read *before* subscribing, exactly once, in order.
 
-        Read once subscribed, so nothing newer can slip by unseen. Without it the
-        first event a node happened to see would set the start: its own seq 2,
-        delivered locally before another node's seq 1 came over the broker, would
-        make it drop seq 1.
+        Until the start is known, events that arrive are held, not delivered:
+        the first one seen must not set the start (a node's own seq 2, delivered
+        before another node's seq 1 came over the broker, would drop seq 1).
+        The start is the lower of the read seq + 1 and the first held event: an
+        event committed just before the read but published just after it is
+        held, and must not count as delivered (reading after subscribing, as
+        this once did, dropped such events in reconnect storms: a second socket
+        of the room, already joined, sent them while the read was under way).
+        Events committed before the read but published before the subscription
+        took effect come from the store (the catch-up below).
         """
+        self._starting.add(room_id)
+        try:
+            last: int | None = await self._store.last_seq(room_id)
+        except Exception as exc:
+            logger.warning("room %s: cannot read its last seq: %s", room_id, exc)
+            last = None
+        await self._subscribe(room_channel(room_id))
         async with self._room_locks[room_id]:
-            if room_id not in self._next_seq:
-                try:
-                    last = await self._store.last_seq(room_id)
-                except Exception as exc:
-                    logger.warning("room %s: cannot read its last seq: %s", room_id, exc)
-                    return
-                self._next_seq[room_id] = last + 1
+            self._starting.discard(room_id)
+            if room_id in self._next_seq or room_id not in self._rooms:
+                return
+            held = self._held.get(room_id)
+            if last is None:
+                # Without the store's word, start at the first event held, if any.
+                if held:
+                    self._next_seq[room_id] = min(held)
+                    self._flush_held(room_id)
+                return
+            # An event held here was published after the start began, so no
+            # socket here has it, even if the read above already counted it.
+            self._next_seq[room_id] = min([last + 1, *(held or ())])
+            await self._fill_gap(room_id, None)
+            self._flush_held(room_id)
+            self._wait_if_held(room_id)
 
     async def leave_local(self, conn: Connection, room_id: str) -> None:
         if room_id not in conn.rooms:
@@ -303,8 +327,13 @@ class Hub:
 
     # -- delivery ------------------------------------------------------------------------
     async def _deliver_event(self, room_id: str, seq: int, data: bytes) -> None:
+        if not self._rooms.get(room_id):
+            return  # nobody here (e.g. a REST post): a later first join starts afresh
         async with self._room_locks[room_id]:
             expected = self._next_seq.get(room_id)
+            if expected is None and room_id in self._starting:
+                self._held[room_id][seq] = data  # delivered once the start is known
+                return
             if expected is not None and seq < expected:
                 return  # already delivered (our own echo, or filled from the store)
             if expected is None or seq == expected:
@@ -316,8 +345,12 @@ class Hub:
             self._held[room_id][seq] = data
             await self._fill_gap(room_id, min(self._held[room_id]))
             self._flush_held(room_id)
-            if self._held.get(room_id) and room_id not in self._gap_waiters:
-                self._gap_waiters[room_id] = asyncio.create_task(self._wait_for_gap(room_id))
+            self._wait_if_held(room_id)
+
+    def _wait_if_held(self, room_id: str) -> None:
+        """Events still held wait for the missing seq (see _wait_for_gap)."""
+        if self._held.get(room_id) and room_id not in self._gap_waiters:
+            self._gap_waiters[room_id] = asyncio.create_task(self._wait_for_gap(room_id))
 
     def _send_event(self, room_id: str, seq: int, data: bytes) -> None:
         self._next_seq[room_id] = seq + 1

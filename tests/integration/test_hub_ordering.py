@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from chatd import frames
+from chatd.broker.memory import MemoryBroker
 from chatd.broker.redis import RedisBroker
 from chatd.hub import GAP_WAIT_SECONDS, Hub
 from chatd.store import Message, NewMessage, Room, RoomKind, User
@@ -109,3 +110,52 @@ async def test_a_nodes_own_event_does_not_make_it_drop_an_earlier_remote_one(two
     await until(lambda: len(recorder.received) >= 2)
     await asyncio.sleep(0.2)
     assert recorder.received == [1, 2]
+
+
+class GatedLastSeq:
+    """The real store, but `last_seq` waits at a gate: a store slow to answer (a storm)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    async def last_seq(self, room_id: str) -> int:
+        self.waiting.set()
+        await self.gate.wait()
+        return await self._store.last_seq(room_id)
+
+
+async def test_an_event_sent_while_the_room_starts_on_this_node_is_delivered(tmp_path):
+    """A reconnect storm: the room's first socket here is still starting the room
+    (its last-seq read is slow) when a second socket, already joined, sends a
+    message. The read then counts that message; it must still be delivered."""
+    store = await SqliteStore.open(tmp_path / "chatd.db")
+    gated = GatedLastSeq(store)
+    broker = MemoryBroker()
+    await broker.start()
+    hub = Hub(store=gated, broker=broker, node_id="n", prefix="g:", presence_ttl=30)  # type: ignore[arg-type]
+    await store.create_room(Room("ordered", "ordered", RoomKind.PUBLIC, None, 0))
+    first_socket, second_socket = Recorder(id="c1"), Recorder(id="c2")
+    try:
+        starting = asyncio.create_task(hub.join_local(first_socket, "ordered", announce=False))  # type: ignore[arg-type]
+        await gated.waiting.wait()
+        await hub.join_local(second_socket, "ordered", announce=False)  # type: ignore[arg-type]
+        message = await stored(store, "sent during the start")
+        publishing = asyncio.create_task(
+            hub.publish_event("ordered", message.seq, frames.message(message))
+        )
+        await asyncio.sleep(0.05)
+        gated.gate.set()  # the read now sees the message already stored
+        await asyncio.gather(starting, publishing)
+        await until(lambda: first_socket.received and second_socket.received)
+        await asyncio.sleep(0.1)
+        assert first_socket.received == [1]
+        assert second_socket.received == [1]
+    finally:
+        await hub.stop()
+        await broker.close()
+        await store.close()
