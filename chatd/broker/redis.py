@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
@@ -40,6 +40,11 @@ logger = logging.getLogger(__name__)
 #: a slow reply (Redis answers in well under a millisecond), so callers fail fast
 #: instead of holding a request open.
 DEFAULT_SOCKET_TIMEOUT = 2.0
+#: Command connections per node. Commands beyond this wait for a free one (up
+#: to the socket timeout) instead of failing: redis-py's default pool refuses
+#: a command outright past 100 connections, which a reconnect storm (thousands
+#: of hellos at once, each a few round trips) reaches within milliseconds.
+COMMAND_POOL_SIZE = 128
 
 #: Reconnect back-off of the subscriber: start quickly (a restart takes about a
 #: second), double per failure, and stop at a few seconds so recovery after a
@@ -260,7 +265,14 @@ class RedisBroker(Broker):
         }
         # One immediate retry: the first command after a Redis restart finds a
         # dead pooled connection; the retry opens a fresh one.
-        self._redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+        self._command_pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=COMMAND_POOL_SIZE,
+            timeout=socket_timeout,
+            retry=Retry(NoBackoff(), 1),
+            **options,
+        )
+        self._redis = Redis(connection_pool=self._command_pool)
         # The subscriber's own pool never retries on its own: every loss of the
         # connection must reach `_run`, which resubscribes and calls on_reconnect.
         self._sub_pool = ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), **options)
@@ -300,6 +312,8 @@ class RedisBroker(Broker):
             with suppress(asyncio.CancelledError):
                 await task
         await self._redis.aclose()
+        # A pool handed to Redis() is not closed by it.
+        await self._command_pool.aclose()
         await self._sub_pool.aclose()
 
     @property
