@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import aiosqlite
 
@@ -34,7 +34,7 @@ from chatd.store.sqlite_conversations import (
     CONVERSATIONS_MIGRATION,
     SqliteConversations,
 )
-from chatd.store.sqlite_rows import message_from_row
+from chatd.store.sqlite_rows import all_rows, changes, message_from_row, one, scalar
 
 logger = logging.getLogger(__name__)
 
@@ -301,33 +301,11 @@ class SqliteStore(SqliteConversations):
                 raise
             await asyncio.shield(db.commit())
 
-    @staticmethod
-    async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with db.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else row[0]
-
-    @staticmethod
-    async def _one(
-        db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
-    ) -> sqlite3.Row | None:
-        async with db.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-        return row
-
-    @staticmethod
-    async def _all(
-        db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
-    ) -> list[sqlite3.Row]:
-        async with db.execute(sql, params) as cursor:
-            rows: list[sqlite3.Row] = list(await cursor.fetchall())
-        return rows
-
-    @staticmethod
-    async def _changes(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run a write statement and return how many rows it changed."""
-        async with db.execute(sql, params) as cursor:
-            return cursor.rowcount
+    # Query helpers: one trip to the database thread each (see sqlite_rows).
+    _scalar = staticmethod(scalar)
+    _one = staticmethod(one)
+    _all = staticmethod(all_rows)
+    _changes = staticmethod(changes)
 
     async def check(self) -> None:
         async with self._read() as db:
@@ -363,12 +341,12 @@ class SqliteStore(SqliteConversations):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> int:
         async with self._write() as db:
-            cursor = await db.execute(
+            row = await self._one(
+                db,
                 "UPDATE users SET password_hash = ?, token_version = token_version + 1"
                 " WHERE id = ? RETURNING token_version",
                 (password_hash, user_id),
             )
-            row = await cursor.fetchone()
         if row is None:
             raise StoreError(f"no user {user_id}")
         return int(row[0])
@@ -392,22 +370,21 @@ class SqliteStore(SqliteConversations):
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         async with self._read() as db:
-            cursor = await db.execute(
-                "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
+            row = await self._one(
+                db, "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
             )
-            row = await cursor.fetchone()
         return None if row is None else _refresh_token(row)
 
     async def use_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
         # One UPDATE ... WHERE used_at IS NULL: of two racing refreshes (any
         # process), exactly one changes the row and gets it back.
         async with self._write() as db:
-            cursor = await db.execute(
+            row = await self._one(
+                db,
                 "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?"
                 " AND used_at IS NULL AND revoked = 0 RETURNING *",
                 (now, token_hash),
             )
-            row = await cursor.fetchone()
         return None if row is None else _refresh_token(row)
 
     async def revoke_refresh_family(self, family_id: str) -> None:

@@ -49,27 +49,53 @@ def placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
+# Every query runs as ONE call on the connection's thread: execute, fetch,
+# close. Through aiosqlite's cursor API those are separate trips, queued behind
+# other coroutines' trips; a statement stays active (holding its connection's
+# read snapshot) until its close comes up. Under load some statement was always
+# active on the shared read connection, so it kept reading an old snapshot for
+# seconds: a resume found nothing after a seq that had been committed and
+# delivered meanwhile (found by the reconnect-storm benchmark).
+
+
+def _run(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], fetch: str
+) -> Any:
+    cursor = conn.execute(sql, params)
+    try:
+        if fetch == "one":
+            return cursor.fetchone()
+        if fetch == "all":
+            return cursor.fetchall()
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+async def _query(db: aiosqlite.Connection, sql: str, params: Sequence[Any], fetch: str) -> Any:
+    # aiosqlite has no public "run this on your thread"; _execute is the method
+    # all its own calls go through (the contract suites cover it).
+    return await db._execute(_run, db._conn, sql, params, fetch)  # type: ignore[no-untyped-call]
+
+
 async def scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-    async with db.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
+    row = await _query(db, sql, params, "one")
     return None if row is None else row[0]
 
 
 async def one(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-    async with db.execute(sql, params) as cursor:
-        row: sqlite3.Row | None = await cursor.fetchone()
+    row: sqlite3.Row | None = await _query(db, sql, params, "one")
     return row
 
 
 async def all_rows(
     db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
 ) -> list[sqlite3.Row]:
-    async with db.execute(sql, params) as cursor:
-        rows: list[sqlite3.Row] = list(await cursor.fetchall())
+    rows: list[sqlite3.Row] = await _query(db, sql, params, "all")
     return rows
 
 
 async def changes(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
     """Run a write statement and return how many rows it changed."""
-    async with db.execute(sql, params) as cursor:
-        return cursor.rowcount
+    count: int = await _query(db, sql, params, "count")
+    return count

@@ -648,6 +648,32 @@ async def test_events_after_pages_in_seq_order_per_room(
     assert all(e.room_id == "general" for e in await store.events_after("general", 0, 10))
 
 
+async def test_a_read_started_after_a_write_returned_sees_it_even_under_read_load(
+    store: Store, general: Room, alice: User
+) -> None:
+    """Read-your-writes while other coroutines keep the store's readers busy: a
+    resume reads the event log right after another socket's append, and must
+    find it (SQLite once kept serving an old snapshot for seconds under load)."""
+    stop = asyncio.Event()
+
+    async def keep_reading() -> None:
+        while not stop.is_set():
+            await store.events_after("general", 0, 5)
+            await store.last_seq("general")
+
+    readers = [asyncio.create_task(keep_reading()) for _ in range(20)]
+    try:
+        await asyncio.sleep(0.05)  # the readers are under way
+        for _ in range(20):
+            message, _ = await store.append_message(a_message("general", alice, "now"))
+            assert await store.last_seq("general") == message.seq
+            events = await store.events_after("general", message.seq - 1, 5)
+            assert [e.seq for e in events] == [message.seq]
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+
+
 async def test_concurrent_edits_reactions_and_messages_share_one_gapless_counter(
     store: Store, general: Room, alice: User, bob: User
 ) -> None:
