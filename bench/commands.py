@@ -133,6 +133,9 @@ class Progress:
     rejected_by_room: dict[str, int]
     pending_acks: int
     last_recv_ns: int
+    #: Clients still reconnecting (reconnect storm): what they miss now is replayed
+    #: once they are back, so a drain must not stop for silence while they are away.
+    away: int = 0
 
 
 @dataclass(slots=True)

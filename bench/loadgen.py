@@ -303,7 +303,8 @@ class LoadGen:
     async def phase(self, name: str, rate: float, duration_s: float, *, message_bytes: int,
                     drain_max_s: float = 30.0, stall_s: float = 3.0) -> PhaseResult:
         """Offer `rate` messages/s for `duration_s`, then drain until every expected
-        delivery arrived, nothing arrived for `stall_s`, or `drain_max_s` passed."""
+        delivery arrived, nothing arrived for `stall_s` while no client was away
+        reconnecting, or `drain_max_s` passed."""
         total_senders = sum(self._senders_per_worker)
         t0 = time.time_ns() + 300_000_000  # time for every worker to get the command
         cmds = [PhaseStart(name, rate * s / total_senders if total_senders else 0.0, t0,
@@ -324,10 +325,11 @@ class LoadGen:
                 for room, n in p.rejected_by_room.items():
                     rejected[room] += n
             pending = sum(p.pending_acks for p in progress)
+            away = sum(p.away for p in progress)
             now = time.monotonic()
-            if received >= self._expected(sent, rejected) and pending == 0:
+            if received >= self._expected(sent, rejected) and pending == 0 and not away:
                 break
-            if received != last_received:
+            if received != last_received or away:
                 last_received, last_change = received, now
             if now - last_change > stall_s or now - drain_start > drain_max_s:
                 break

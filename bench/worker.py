@@ -301,8 +301,11 @@ class Worker:
                 return await self.run_phase(cmd)
             case PhaseProgress():
                 s = self.stats
+                away = 0 if self.reconnect is None else sum(
+                    1 for c in self.clients if c.reconnecting or c.ws is None or c.ws.closed)
                 return Progress(s.received, s.acked, dict(s.rejected_by_room),
-                                sum(len(c.pending) for c in self.clients), s.last_recv_ns)
+                                sum(len(c.pending) for c in self.clients), s.last_recv_ns,
+                                away)
             case PhaseCollect():
                 return self.collect()
             case Snapshot():
