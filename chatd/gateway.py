@@ -96,6 +96,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         compress=False,
     )
     await ws.prepare(request)
+    # prepare() has written the 101 response, security headers included, and
+    # nothing reads these headers again; the socket would otherwise hold them
+    # (~2 KiB of multidict entries) for as long as it stays open.
+    ws.headers.clear()
     try:
         user, claims = await _hello(ws, request)
     except PermissionError as exc:
