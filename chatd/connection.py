@@ -57,6 +57,7 @@ class Connection:
         "held",
         "id",
         "rooms",
+        "silent_ticks",
         "user",
         "ws",
     )
@@ -78,8 +79,10 @@ class Connection:
         self._room_waiter: asyncio.Future[None] | None = None
         self.closing = False
         self._closer: asyncio.Task[None] | None = None
-        #: Fires when the access token expires (see gateway.arm_expiry).
-        self.expiry: asyncio.TimerHandle | None = None
+        #: The expiry second under which liveness.SocketClock files this socket.
+        self.expiry: int | None = None
+        #: Heartbeat ticks without a frame from the peer (see liveness.SocketClock).
+        self.silent_ticks = 0
         self._transport: asyncio.Transport | None = None
         self._protocol: BaseProtocol | None = None
 
@@ -143,6 +146,18 @@ class Connection:
     async def _close(self, code: int, reason: str) -> None:
         with suppress(Exception):
             await self.ws.close(code=code, message=reason.encode())
+
+    def ping(self) -> None:
+        """An empty WebSocket ping (RFC 6455 5.5.2); a control frame may pass queued frames."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and not self.ws.closed:
+            transport.write(_PING)
+
+    def abort(self) -> None:
+        """Drop a dead peer's connection; the reader loop then ends and tears down."""
+        self.closing = True
+        if self._transport is not None:
+            self._transport.abort()
 
     # -- writing ---------------------------------------------------------------------
     def _paused(self) -> bool:
@@ -210,6 +225,7 @@ class Connection:
             await writer
 
 
+_PING = bytes((0x89, 0))
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
 

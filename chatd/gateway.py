@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from contextlib import suppress
@@ -14,7 +13,7 @@ from chatd import frames
 from chatd.auth.tokens import AccessClaims, InvalidToken
 from chatd.connection import CLOSE_UNAUTHORIZED, Connection
 from chatd.jsonutil import JSONDecodeError, loads
-from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, STORE
+from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, SOCKET_CLOCK, STORE
 from chatd.readstate import room_infos
 from chatd.store import User
 
@@ -22,8 +21,6 @@ logger = logging.getLogger(__name__)
 
 #: The contract gives a client 10 s to say hello.
 HELLO_TIMEOUT_SECONDS = 10.0
-#: Protocol-level pings; a peer that misses a pong for half this is closed as dead.
-HEARTBEAT_SECONDS = 20.0
 #: Largest accepted frame. A 4,000-char message is at most ~16 KB of UTF-8 and SDP
 #: offers stay well under 64 KB; bigger frames close the socket with 1009.
 MAX_FRAME_BYTES = 64 * 1024
@@ -48,10 +45,17 @@ def _origin_allowed(request: web.Request) -> bool:
 
 async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User, AccessClaims]:
     """Read and check the first frame; raise PermissionError with the reason otherwise."""
-    try:
-        msg = await ws.receive(timeout=HELLO_TIMEOUT_SECONDS)
-    except TimeoutError:
-        raise PermissionError("no hello within 10 s") from None
+    deadline = time.monotonic() + HELLO_TIMEOUT_SECONDS
+    while True:
+        try:
+            # At least 1 ms: aiohttp reads a timeout of 0 as "no timeout".
+            msg = await ws.receive(timeout=max(0.001, deadline - time.monotonic()))
+        except TimeoutError:
+            raise PermissionError("no hello within 10 s") from None
+        if msg.type is WSMsgType.PING:
+            await ws.pong(msg.data)
+        elif msg.type is not WSMsgType.PONG:
+            break
     if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
         raise PermissionError("closed before hello")
     try:
@@ -69,19 +73,6 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User,
         raise PermissionError(str(exc)) from None
 
 
-def arm_expiry(conn: Connection) -> None:
-    """Close the socket when its access token expires, unless it re-authenticates first."""
-    if conn.expiry is not None:
-        conn.expiry.cancel()
-    delay = max(0.0, conn.claims.expires_at - time.time())
-
-    def expire() -> None:
-        conn.send(frames.error("token_expired", "access token expired; reconnect with a new one"))
-        conn.close_soon(CLOSE_UNAUTHORIZED, "token expired")
-
-    conn.expiry = asyncio.get_running_loop().call_later(delay, expire)
-
-
 async def websocket(request: web.Request) -> web.StreamResponse:
     if not _origin_allowed(request):
         raise web.HTTPForbidden(reason="origin not allowed")
@@ -89,13 +80,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # go to every member socket (connection.Connection._write); per-socket
     # compression would redo that work per recipient and hold a zlib context
     # (hundreds of KiB) per browser socket, for chat frames of a few hundred bytes.
+    # No per-socket heartbeat or autoping: liveness.SocketClock pings quiet
+    # sockets for the whole node, and the reader loop below answers pings and
+    # notes every frame heard (a timer per socket cost ~0.7 KiB each).
     ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_SECONDS,
+        autoping=False,
         max_msg_size=MAX_FRAME_BYTES,
         decode_text=False,
         compress=False,
     )
     await ws.prepare(request)
+    # prepare() has written the 101 response, security headers included, and
+    # nothing reads these headers again; the socket would otherwise hold them
+    # (~2 KiB of multidict entries) for as long as it stays open.
+    ws.headers.clear()
     try:
         user, claims = await _hello(ws, request)
     except PermissionError as exc:
@@ -105,26 +103,30 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return ws
 
     app = request.app
-    hub, router, store = app[HUB], app[ROUTER], app[STORE]
+    hub, router, store, sockets = app[HUB], app[ROUTER], app[STORE], app[SOCKET_CLOCK]
     conn = Connection(ws, user, claims)
     conn.start(request)
-    arm_expiry(conn)
+    sockets.watch(conn)
     try:
         rooms = await store.rooms_of(user.id)
         conn.send(frames.ready(user, conn.id, await room_infos(store, user.id, rooms)))
         await hub.attach(conn)
         await hub.join_local_many(conn, [room.id for room in rooms])
         async for msg in ws:
+            # Heard from the peer; -1 while handling its frame (busy, not dead).
+            conn.silent_ticks = -1
             if msg.type == WSMsgType.TEXT:
                 await router.dispatch(conn, msg.data)
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
             elif msg.type == WSMsgType.BINARY:
                 conn.send(frames.error("invalid", "binary frames are not supported"))
             elif msg.type == WSMsgType.ERROR:
                 logger.info("socket %s error: %s", conn.id, ws.exception())
                 break
+            conn.silent_ticks = 0
     finally:
-        if conn.expiry is not None:
-            conn.expiry.cancel()
+        sockets.unwatch(conn)
         await hub.detach(conn)
         await conn.flush_and_stop()
     return ws

@@ -9,6 +9,7 @@ from chatd.broker import Broker
 from chatd.files import FileStore
 from chatd.files.intake import FileIntake
 from chatd.hub import Hub
+from chatd.liveness import SocketClock
 from chatd.router import FrameRouter
 from chatd.settings import Settings
 from chatd.store import Store
@@ -24,3 +25,4 @@ CONTENT_POLICY = web.AppKey("content_policy", str)
 AUTH = web.AppKey("auth", AuthService)
 HUB = web.AppKey("hub", Hub)
 ROUTER = web.AppKey("router", FrameRouter)
+SOCKET_CLOCK = web.AppKey("socket_clock", SocketClock)

@@ -11,7 +11,8 @@ from aiohttp import WSCloseCode, web
 
 from chatd.calls import Calls
 from chatd.hub import Hub
-from chatd.keys import AUTH, BROKER, FILES, HUB, ROUTER, SETTINGS, STORE
+from chatd.keys import AUTH, BROKER, FILES, HUB, ROUTER, SETTINGS, SOCKET_CLOCK, STORE
+from chatd.liveness import SocketClock
 from chatd.router import FrameRouter, HandlerSpec, discover_handlers
 from chatd.services import Services
 
@@ -33,6 +34,7 @@ def realtime_context(
             ttl=settings.presence_ttl,
             ring_seconds=settings.call_ring_seconds,
         )
+        sockets = app[SOCKET_CLOCK] = SocketClock(lambda: hub.connections)
         services = Services(
             settings=app[SETTINGS],
             store=app[STORE],
@@ -41,15 +43,18 @@ def realtime_context(
             hub=hub,
             auth=app[AUTH],
             calls=calls,
+            sockets=sockets,
         )
         specs = discover_handlers() if handlers is None else list(handlers)
         app[ROUTER] = FrameRouter(specs, services)
         logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
         heartbeat = asyncio.create_task(_presence_heartbeat(hub), name="presence-heartbeat")
         calls.start()
+        sockets.start()
         try:
             yield
         finally:
+            await sockets.stop()
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):
                 await heartbeat

@@ -9,6 +9,7 @@ from chatd.broker import Broker
 from chatd.calls import Calls
 from chatd.files import FileStore
 from chatd.hub import Hub
+from chatd.liveness import SocketClock
 from chatd.settings import Settings
 from chatd.store import Store
 
@@ -22,3 +23,4 @@ class Services:
     hub: Hub
     auth: AuthService
     calls: Calls
+    sockets: SocketClock

@@ -8,7 +8,6 @@ from marshmallow import fields, validate
 
 from chatd import frames
 from chatd.auth.tokens import InvalidToken
-from chatd.gateway import arm_expiry
 from chatd.handlers.base import FrameContext, FrameError, FrameSchema, Handler, RateLimit
 
 
@@ -39,7 +38,7 @@ class ReauthHandler(Handler):
         if user.id != ctx.user.id:
             raise FrameError("unauthorized", "token belongs to another user")
         ctx.conn.claims = claims
-        arm_expiry(ctx.conn)
+        self.services.sockets.watch(ctx.conn)
         ctx.conn.send(frames.reauthed(claims.expires_at - claims.issued_at, ctx.ref))
 
 

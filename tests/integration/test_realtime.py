@@ -334,3 +334,20 @@ async def test_a_slow_consumer_is_closed_without_delaying_others(start_server):
     finally:
         for c in (sender, slow, fast):
             await c.close()
+
+
+async def test_a_protocol_ping_is_answered_with_a_pong(clients):
+    # The server answers pings in its reader loop (no aiohttp autoping), before
+    # and after hello.
+    client = await clients(connect=False)
+    client.ws = await client.session.ws_connect(client.base_url + "/ws", autoping=False)
+    await client.ws.ping(b"before")
+    msg = await client.ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.PONG and msg.data == b"before"
+    await client.send({"type": "hello", "token": client.token})
+    await client.expect("ready")
+    await client.ws.ping(b"after")
+    msg = await client.ws.receive(timeout=5)
+    while msg.type == aiohttp.WSMsgType.TEXT:  # presence and other frames of `general`
+        msg = await client.ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.PONG and msg.data == b"after"

@@ -1,0 +1,135 @@
+"""Node-wide timers for every socket: access-token expiry and heartbeat pings.
+
+Each idle socket used to carry two timers of its own (aiohttp's heartbeat and a
+token-expiry handle, ~1.5 KiB of TimerHandle, libuv timer and closure per
+socket: scenario 4 of the benchmarks). Here one timer per node serves every
+socket's expiry (sockets grouped by the second their token expires), and one
+task pings the sockets that went quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+
+from chatd import frames
+from chatd.connection import CLOSE_UNAUTHORIZED, Connection
+
+logger = logging.getLogger(__name__)
+
+#: A socket silent for one to two of these is pinged; one that then stays silent
+#: for another is closed as dead (what aiohttp's `heartbeat=20` did per socket:
+#: ping after 20 s of silence, dead without a pong within 10 s).
+HEARTBEAT_INTERVAL_SECONDS = 10.0
+
+
+class SocketClock:
+    """Closes sockets whose access token expired and sockets whose peer is gone.
+
+    `connections` lists the node's registered sockets (the hub's); the gateway
+    marks a socket heard (`Connection.silent_ticks = 0`) on every frame it reads.
+    """
+
+    def __init__(
+        self,
+        connections: Callable[[], Iterable[Connection]],
+        *,
+        heartbeat: float = HEARTBEAT_INTERVAL_SECONDS,
+    ) -> None:
+        self._connections = connections
+        self._heartbeat = heartbeat
+        #: Sockets by the epoch second their token expires; a bucket lives until
+        #: that second even when emptied, so each second is in `_seconds` once.
+        self._buckets: dict[int, set[Connection]] = {}
+        self._seconds: list[int] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._pinger: asyncio.Task[None] | None = None
+
+    # -- token expiry -------------------------------------------------------------
+    def watch(self, conn: Connection) -> None:
+        """Close `conn` when its current access token expires (again after reauth)."""
+        self.unwatch(conn)
+        at = conn.claims.expires_at
+        bucket = self._buckets.get(at)
+        if bucket is None:
+            bucket = self._buckets[at] = set()
+            heapq.heappush(self._seconds, at)
+        bucket.add(conn)
+        conn.expiry = at
+        if self._timer_at is None or at < self._timer_at:
+            self._arm()
+
+    def unwatch(self, conn: Connection) -> None:
+        at, conn.expiry = conn.expiry, None
+        if at is not None:
+            bucket = self._buckets.get(at)
+            if bucket is not None:
+                bucket.discard(conn)
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_at = None
+        if self._seconds:
+            at = self._seconds[0]
+            delay = max(0.0, at - time.time())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._expire_due)
+            self._timer_at = at
+
+    def _expire_due(self) -> None:
+        self._timer = self._timer_at = None
+        now = time.time()
+        while self._seconds and self._seconds[0] <= now:
+            at = heapq.heappop(self._seconds)
+            for conn in self._buckets.pop(at, ()):
+                conn.expiry = None
+                conn.send(
+                    frames.error("token_expired", "access token expired; reconnect with a new one")
+                )
+                conn.close_soon(CLOSE_UNAUTHORIZED, "token expired")
+        self._arm()
+
+    # -- heartbeat ------------------------------------------------------------------
+    def start(self) -> None:
+        self._pinger = asyncio.create_task(self._ping_forever(), name="socket-heartbeat")
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_at = None
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._pinger
+            self._pinger = None
+
+    async def _ping_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                self.sweep()
+            except Exception:
+                logger.exception("socket heartbeat failed")
+
+    def sweep(self) -> None:
+        """One heartbeat tick: count silence, ping the quiet, drop the dead.
+
+        `silent_ticks` is 0 after any frame from the peer (pongs included), -1
+        while the gateway is handling one (a slow handler is not a dead peer).
+        """
+        for conn in self._connections():
+            ticks = conn.silent_ticks
+            if ticks < 0 or conn.closing:
+                continue
+            if ticks == 1:
+                conn.ping()
+            elif ticks >= 2:
+                logger.info("closing %s (%s): no pong", conn.id, conn.user.username)
+                conn.abort()
+                continue
+            conn.silent_ticks = ticks + 1
