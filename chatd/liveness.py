@@ -84,15 +84,25 @@ class SocketClock:
     def _expire_due(self) -> None:
         self._timer = self._timer_at = None
         now = time.time()
-        while self._seconds and self._seconds[0] <= now:
-            at = heapq.heappop(self._seconds)
-            for conn in self._buckets.pop(at, ()):
-                conn.expiry = None
-                conn.send(
-                    frames.error("token_expired", "access token expired; reconnect with a new one")
-                )
-                conn.close_soon(CLOSE_UNAUTHORIZED, "token expired")
-        self._arm()
+        try:
+            while self._seconds and self._seconds[0] <= now:
+                at = heapq.heappop(self._seconds)
+                for conn in self._buckets.pop(at, ()):
+                    conn.expiry = None
+                    try:
+                        conn.send(
+                            frames.error(
+                                "token_expired", "access token expired; reconnect with a new one"
+                            )
+                        )
+                        conn.close_soon(CLOSE_UNAUTHORIZED, "token expired")
+                    except Exception:
+                        # One socket's failure must not spare the others due now.
+                        logger.exception("expiring %s failed", conn.id)
+        finally:
+            # Re-armed whatever happened: a clock that stopped would leave every
+            # later token open past its expiry.
+            self._arm()
 
     # -- heartbeat ------------------------------------------------------------------
     def start(self) -> None:
