@@ -29,7 +29,8 @@ class Sizes:
     #: Every member publishes: chatd allows 5 msg/s per user (CHATD_MESSAGE_RATE),
     #: a human rate; spreading the load keeps each sender far below it.
     s1_senders: int = 1000
-    s1_start_rate: float = 5.0
+    #: Low enough that python-socketio has a clean first step to compare with.
+    s1_start_rate: float = 1.0
     s1_factor: float = 1.5
     s1_step_s: float = 10.0
     s1_max_steps: int = 20

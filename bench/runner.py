@@ -98,6 +98,8 @@ async def run(opts: RunOptions) -> Path:
         if "socketio" in targets:
             doc["peer_check"] = await _peer_check(targets["socketio"], env.secret)
         for rep in range(opts.repeat):
+            # Fresh rooms and users per repeat: nothing carries over between runs.
+            ctx.run_tag = secrets.token_hex(2)
             for num in [n for n in opts.scenarios if n in PER_TARGET]:
                 title, fn = PER_TARGET[num]
                 for name, target in targets.items():

@@ -65,8 +65,9 @@ class Target(abc.ABC):
     def node_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]: ...
 
     @abc.abstractmethod
-    async def tokens(self, count: int) -> tuple[list[str], dict[str, object]]:
-        """`count` valid tokens for distinct users, and how they were obtained."""
+    async def tokens(self, count: int, scope: str) -> tuple[list[str], dict[str, object]]:
+        """`count` valid tokens for distinct users of `scope` (one scenario run), and
+        how they were obtained."""
 
     def base_env(self, source: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _BACKEND_VARS}
@@ -131,7 +132,7 @@ class ChatdTarget(Target):
         self.unsupported = {} if redis else {
             2: "needs two nodes sharing a broker; the embedded broker is in-process"}
         super().__init__(env)
-        self.pool = ChatdUserPool("", self.dir / "users.json")
+        self.pools: dict[str, ChatdUserPool] = {}
 
     def node_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]:
         env = self.base_env(self.env.chatd_path)
@@ -158,10 +159,17 @@ class ChatdTarget(Target):
                 f"(`{self.env.python} -m chatd` with PYTHONPATH={self.env.chatd_path}). "
                 f"Until chatd's server exists this is expected.\n{exc}") from exc
 
-    async def tokens(self, count: int) -> tuple[list[str], dict[str, object]]:
-        self.pool.base_url = self.url(0)
-        info = await self.pool.ensure(count)
-        return self.pool.tokens(count), {"source": "registered", **info}
+    async def tokens(self, count: int, scope: str) -> tuple[list[str], dict[str, object]]:
+        # Users of their own per scenario run: a user's rooms are the user's, so a
+        # user left over from an earlier scenario would bring its rooms (and their
+        # traffic and presence) into this one.
+        pool = self.pools.get(scope)
+        if pool is None:
+            pool = self.pools[scope] = ChatdUserPool(
+                "", self.dir / f"users-{scope}.json", name_prefix=f"b{scope}-")
+        pool.base_url = self.url(0)
+        info = await pool.ensure(count)
+        return pool.tokens(count), {"source": "registered", **info}
 
 
 class SocketIOTarget(Target):
@@ -182,9 +190,9 @@ class SocketIOTarget(Target):
         env["CHATD_SECRET_KEY"] = self.env.secret  # read by the peer; not on argv (ps)
         return argv, env
 
-    async def tokens(self, count: int) -> tuple[list[str], dict[str, object]]:
+    async def tokens(self, count: int, scope: str) -> tuple[list[str], dict[str, object]]:
         started = time.monotonic()
-        tokens = minted_pool(self.env.secret, count)
+        tokens = minted_pool(self.env.secret, count, prefix=f"peer-{scope}")
         return tokens, {"source": "minted HS256 (peer has no user store)", "users": count,
                         "seconds": round(time.monotonic() - started, 3)}
 

@@ -45,9 +45,10 @@ class PoolUser:
 
 
 class ChatdUserPool:
-    def __init__(self, base_url: str, cache_path: Path, *, concurrency: int = 4,
-                 min_valid_s: float = 240.0) -> None:
+    def __init__(self, base_url: str, cache_path: Path, *, name_prefix: str = "bench",
+                 concurrency: int = 4, min_valid_s: float = 240.0) -> None:
         self.base_url = base_url
+        self.name_prefix = name_prefix
         self.cache_path = cache_path
         self.concurrency = concurrency
         self.min_valid_s = min_valid_s
@@ -71,7 +72,7 @@ class ChatdUserPool:
 
             async def new_user(i: int) -> PoolUser:
                 async with sem:
-                    name = f"bench{i:06d}"
+                    name = f"{self.name_prefix}{i:06d}"
                     password = secrets.token_urlsafe(12)
                     body = await self._post(http, "/api/auth/register",
                                             {"username": name, "password": password}, (201,))

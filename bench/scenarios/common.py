@@ -31,9 +31,11 @@ class ScenarioContext:
     notes: list[str] = field(default_factory=list)
 
 
-async def tokens_for(ctx: ScenarioContext, target: Target, clients: int) -> tuple[
+async def tokens_for(ctx: ScenarioContext, target: Target, clients: int, scenario: int) -> tuple[
         Callable[[int], str], dict[str, object]]:
     """A token per client index: client i is user i while the pool lasts.
+
+    Every scenario run has users of its own (see Target.tokens).
 
     chatd's room membership belongs to the user, so every connection of a user gets
     every room the user is in. With one user per client, a client receives its own
@@ -43,7 +45,7 @@ async def tokens_for(ctx: ScenarioContext, target: Target, clients: int) -> tupl
     work than the peer, so that is recorded as `users_shared`.
     """
     users = max(1, min(clients, ctx.sizes.pool_users))
-    tokens, info = await target.tokens(users)
+    tokens, info = await target.tokens(users, f"{scenario}{ctx.run_tag}")
     info = {**info, "clients": clients, "users_shared": clients > users}
     ctx.log(f"  users: {info}")
     if clients > users:

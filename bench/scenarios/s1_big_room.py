@@ -38,7 +38,7 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         "p99_limit_ms": sz.s1_p99_limit_ms}}
     await target.start(1)
     try:
-        token_for, info["users"] = await tokens_for(ctx, target, sz.s1_members)
+        token_for, info["users"] = await tokens_for(ctx, target, sz.s1_members, NUMBER)
         layout = room_layout(prefix=f"s1{ctx.run_tag}", conns=sz.s1_members,
                              room_size=sz.s1_members, nodes=1, token_for=token_for,
                              senders_per_room=sz.s1_senders)

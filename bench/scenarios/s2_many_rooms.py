@@ -31,7 +31,7 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         "duration_s": sz.s2_duration_s, "nodes": NODES}}
     await target.start(NODES, seq_mode="redis")
     try:
-        token_for, info["users"] = await tokens_for(ctx, target, sz.s2_conns)
+        token_for, info["users"] = await tokens_for(ctx, target, sz.s2_conns, NUMBER)
         layout = room_layout(prefix=f"s2{ctx.run_tag}", conns=sz.s2_conns,
                              room_size=sz.s2_room_size, nodes=NODES, token_for=token_for)
         async with connected(ctx, target, layout, info) as gen:

@@ -29,7 +29,7 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         "duration_s": sz.s3_duration_s, "warmup_s": sz.s3_warmup_s}}
     await target.start(1)
     try:
-        token_for, info["users"] = await tokens_for(ctx, target, sz.s3_conns)
+        token_for, info["users"] = await tokens_for(ctx, target, sz.s3_conns, NUMBER)
         layout = room_layout(prefix=f"s3{ctx.run_tag}", conns=sz.s3_conns,
                              room_size=sz.s3_room_size, nodes=1, token_for=token_for)
         async with connected(ctx, target, layout, info) as gen:

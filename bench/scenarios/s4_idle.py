@@ -46,7 +46,7 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     await target.start(1)
     try:
-        token_for, info["users"] = await tokens_for(ctx, target, counts[-1])
+        token_for, info["users"] = await tokens_for(ctx, target, counts[-1], NUMBER)
         await asyncio.sleep(sz.s4_settle_s)
         base = target.usage()
         info["baseline_rss_mb"] = round(base.rss_bytes / MIB, 1)

@@ -45,7 +45,7 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         "storm_s": sz.s5_storm_s, "timeout_s": sz.s5_timeout_s}}
     await target.start(1, seq_mode="redis")
     try:
-        token_for, info["users"] = await tokens_for(ctx, target, sz.s5_clients)
+        token_for, info["users"] = await tokens_for(ctx, target, sz.s5_clients, NUMBER)
         layout = room_layout(prefix=f"s5{ctx.run_tag}", conns=sz.s5_clients,
                              room_size=sz.s5_room_size, nodes=1, token_for=token_for)
         async with connected(ctx, target, layout, info) as gen:
