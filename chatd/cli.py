@@ -18,6 +18,11 @@ logger = logging.getLogger("chatd")
 
 #: How long SIGTERM waits for in-flight requests and socket closes before exiting.
 SHUTDOWN_TIMEOUT_SECONDS = 10.0
+#: Pending connections the kernel queues for accept (capped by net.core.somaxconn).
+#: aiohttp's default of 128 overflows when thousands of clients reconnect at
+#: once after a restart: dropped SYNs are retried after 1, 3, 7, 15 s, and those
+#: clients came back 15 s late (scenario 5 of the benchmarks).
+LISTEN_BACKLOG = 4096
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -60,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        backlog=LISTEN_BACKLOG,
         print=lambda _: print(f"chatd {__version__} listening on {url}", flush=True),
         access_log=None,
     )
