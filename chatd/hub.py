@@ -80,6 +80,8 @@ class Hub:
         self._held: dict[str, dict[int, bytes]] = defaultdict(dict)
         self._gap_waiters: dict[str, asyncio.Task[None]] = {}
         self._user_channel_prefix = user_channel(prefix, "")[: -len(":channel")]
+        #: Set by close_all: the node is going away (see leave_local).
+        self._stopping = False
         broker.set_listener(self._on_broker_message)
 
     # -- registry ----------------------------------------------------------------
@@ -123,7 +125,8 @@ class Hub:
             conns.discard(conn)
             if not conns:
                 del self._users[conn.user.id]
-                await self._unsubscribe(user_channel(self._prefix, conn.user.id))
+                if not self._stopping:
+                    await self._unsubscribe(user_channel(self._prefix, conn.user.id))
 
     async def join_local(self, conn: Connection, room_id: str, *, announce: bool = True) -> None:
         """Start delivering the room to this socket and mark it online there."""
@@ -197,6 +200,15 @@ class Hub:
         conns = self._rooms.get(room_id)
         if conns is not None:
             conns.discard(conn)
+        if self._stopping:
+            # Shutting down: every socket leaves at once. Thousands of presence
+            # removals, broadcasts and unsubscribes queued on Redis made the
+            # shutdown (and a restart's downtime) take seconds; the node's
+            # presence entries expire with their TTL instead, as a crashed
+            # node's do, and its clients are back (on a node) within seconds.
+            # Calls still drop the socket's participation at once.
+            await self._run_hooks(self._left_hooks, conn, room_id)
+            return
         await self._presence_call(self._broker.presence_remove(room_id, _entry(conn)))
         await self.announce_presence(room_id)
         await self._run_hooks(self._left_hooks, conn, room_id)
@@ -322,6 +334,8 @@ class Hub:
     async def close_all(self, code: int, reason: str) -> None:
         """Close every socket at once (shutdown): each close waits for its client's
         answer, and one by one thousands of them took seconds of downtime."""
+
+        self._stopping = True
 
         async def close(conn: Connection) -> None:
             conn.closing = True
