@@ -124,6 +124,13 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) 
 return v
 """
 
+# A counter's value and remaining ms in one round trip (every hello reads one:
+# the token's revocation mark). A script, not a MULTI pipeline: redis-py builds
+# a Pipeline object per call, which cost more than the round trip itself.
+_COUNTER_GET = """
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+"""
+
 # Rosters: a hash `<prefix>roster:<key>` (field `_rev` plus `m:<member>` -> value)
 # and a sorted set `<prefix>roster:<key>:exp` of members scored by expiry in ms
 # of the Redis server's clock (one clock for every node). Revisions are at least
@@ -279,6 +286,7 @@ class RedisBroker(Broker):
         self._upsert = self._redis.register_script(_PRESENCE_UPSERT)
         self._remove_and_list = self._redis.register_script(_PRESENCE_REMOVE_AND_LIST)
         self._counter_incr = self._redis.register_script(_COUNTER_INCR)
+        self._counter_get = self._redis.register_script(_COUNTER_GET)
         self._roster_put = self._redis.register_script(_ROSTER_PUT)
         self._roster_remove = self._redis.register_script(_ROSTER_REMOVE)
         self._roster_get = self._redis.register_script(_ROSTER_GET)
@@ -564,13 +572,7 @@ class RedisBroker(Broker):
         return int(value)
 
     async def get_counter(self, key: str) -> tuple[int, float]:
-        async def both() -> list[Any]:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.get(self._counter_key(key))
-                pipe.pttl(self._counter_key(key))
-                return await pipe.execute()
-
-        value, pttl = await self._call(both())
+        value, pttl = await self._call(self._counter_get(keys=[self._counter_key(key)]))
         if value is None:
             return 0, 0.0
         # A key without a TTL (-1) cannot come from `incr`; report no time left.
