@@ -68,6 +68,10 @@ class Sizes:
 
     # 6. Store throughput (no server: the store adapters directly).
     s6_messages: int = 1_000_000
+    #: Messages for the Beanie adapter when set (0: s6_messages). nx-27017, the
+    #: wire-protocol server on SQLite this machine can run, appends ~400 msgs/s,
+    #: so 1M would take ~45 min; its figures say little about MongoDB anyway.
+    s6_mongo_messages: int = 0
     s6_rooms: int = 100
     s6_concurrency: int = 32
     s6_queries: int = 2000
