@@ -17,7 +17,7 @@ from chatd.api.errors import error_middleware
 from chatd.api.openapi import build_spec
 from chatd.auth import views as auth_views
 from chatd.auth.middleware import auth_middleware
-from chatd.gateway import websocket
+from chatd.gateway import WEBSOCKET_PATH, outside_websockets, websocket
 from chatd.health import healthz, readyz
 from chatd.jsonutil import dumps
 from chatd.keys import SETTINGS
@@ -44,7 +44,9 @@ def create_app(
     `handlers` pins the frame handlers (tests); by default they are discovered
     through the `chatd.handlers` entry points, built-ins and plugins alike.
     """
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    app = web.Application(
+        middlewares=[outside_websockets(error_middleware), outside_websockets(auth_middleware)]
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend(
         [
@@ -61,7 +63,7 @@ def create_app(
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/ws", websocket)
+    app.router.add_get(WEBSOCKET_PATH, websocket)
     auth_views.add_routes(app)
     rooms_api.add_routes(app)
     threads_api.add_routes(app)

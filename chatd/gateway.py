@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from contextlib import suppress
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler, Middleware
 
 from chatd import frames
 from chatd.auth.tokens import AccessClaims, InvalidToken
@@ -24,6 +27,28 @@ HELLO_TIMEOUT_SECONDS = 10.0
 #: Largest accepted frame. A 4,000-char message is at most ~16 KB of UTF-8 and SDP
 #: offers stay well under 64 KB; bigger frames close the socket with 1009.
 MAX_FRAME_BYTES = 64 * 1024
+
+
+WEBSOCKET_PATH = "/ws"
+
+
+def outside_websockets(middleware: Middleware) -> Middleware:
+    """Run `middleware` for every request but the WebSocket upgrade.
+
+    aiohttp keeps a middleware's coroutine suspended for as long as the handler
+    runs, which for /ws is the socket's whole life: ~0.3 KiB per idle socket and
+    middleware. chatd's middlewares have nothing to do there (errors outside
+    /api pass through the error middleware; a socket authenticates with `hello`,
+    not a bearer header), so for /ws the handler's own coroutine is returned.
+    """
+
+    @web.middleware
+    def dispatch(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        if request.path == WEBSOCKET_PATH:
+            return handler(request)
+        return middleware(request, handler)
+
+    return dispatch
 
 
 def _origin_allowed(request: web.Request) -> bool:
@@ -104,7 +129,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
     app = request.app
     hub, router, store, sockets = app[HUB], app[ROUTER], app[STORE], app[SOCKET_CLOCK]
-    conn = Connection(ws, user, claims)
+    # A socket never needs the password hash: not keeping it saves ~0.1 KiB
+    # per socket and keeps secrets out of long-lived state.
+    conn = Connection(ws, replace(user, password_hash=""), claims)
     conn.start(request)
     sockets.watch(conn)
     try:

@@ -63,7 +63,9 @@ class Hub:
         self._prefix = prefix
         self.presence_ttl = presence_ttl
         self._rooms: dict[str, set[Connection]] = defaultdict(set)
-        self._users: dict[str, set[Connection]] = defaultdict(set)
+        #: A user's sockets here. A list, not a set: a user has one or a few, and
+        #: an empty set alone costs 216 B per connected user (scenario 4).
+        self._users: dict[str, list[Connection]] = {}
         self._by_id: dict[str, Connection] = {}
         self._joined_hooks: list[RoomHook] = []
         self._left_hooks: list[RoomHook] = []
@@ -111,8 +113,10 @@ class Hub:
 
     async def attach(self, conn: Connection) -> None:
         self._by_id[conn.id] = conn
-        first = not self._users[conn.user.id]
-        self._users[conn.user.id].add(conn)
+        conns = self._users.setdefault(conn.user.id, [])
+        first = not conns
+        if conn not in conns:
+            conns.append(conn)
         if first:
             await self._subscribe(user_channel(self._prefix, conn.user.id))
 
@@ -122,7 +126,8 @@ class Hub:
         self._by_id.pop(conn.id, None)
         conns = self._users.get(conn.user.id)
         if conns is not None:
-            conns.discard(conn)
+            if conn in conns:
+                conns.remove(conn)
             if not conns:
                 del self._users[conn.user.id]
                 if not self._stopping:
@@ -140,7 +145,7 @@ class Hub:
         if not new:
             return
         for room_id in new:
-            conn.rooms.add(room_id)
+            conn.join_room(room_id)
             first = not self._rooms[room_id]
             self._rooms[room_id].add(conn)
             if first:
@@ -196,7 +201,7 @@ class Hub:
     async def leave_local(self, conn: Connection, room_id: str) -> None:
         if room_id not in conn.rooms:
             return
-        conn.rooms.discard(room_id)
+        conn.leave_room(room_id)
         conns = self._rooms.get(room_id)
         if conns is not None:
             conns.discard(conn)

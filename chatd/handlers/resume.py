@@ -43,7 +43,7 @@ class ResumeHandler(Handler):
                 continue
             # Live events for this room wait while the store replays, so the
             # client sees each event exactly once and in seq order.
-            conn.held[room_id] = []
+            conn.hold(room_id)
             try:
                 last = last_seq
                 while True:
@@ -56,7 +56,7 @@ class ResumeHandler(Handler):
                     if len(batch) < REPLAY_PAGE:
                         break
             finally:
-                held = conn.held.pop(room_id, [])
+                held = conn.release(room_id)
             for seq, data in held:
                 if seq > last:
                     conn.send_raw(data)
