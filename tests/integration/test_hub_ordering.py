@@ -30,6 +30,12 @@ class Recorder:
     received: list[int] = field(default_factory=list)
     user: User = field(default_factory=lambda: User("u1", "alice", "x", 0))
 
+    def join_room(self, room_id: str) -> None:
+        self.rooms.add(room_id)
+
+    def leave_room(self, room_id: str) -> None:
+        self.rooms.discard(room_id)
+
     def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
         self.received.append(seq)
 

@@ -32,6 +32,12 @@ class Member:
     rooms: set[str] = field(default_factory=set)
     presence: list[list[str]] = field(default_factory=list)
 
+    def join_room(self, room_id: str) -> None:
+        self.rooms.add(room_id)
+
+    def leave_room(self, room_id: str) -> None:
+        self.rooms.discard(room_id)
+
     def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
         pass
 
