@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -58,9 +58,11 @@ def placeholders(count: int) -> str:
 # delivered meanwhile (found by the reconnect-storm benchmark).
 
 
-def _run(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any], fetch: str
-) -> Any:
+#: What a query returns: its first row, all its rows, or how many rows it changed.
+Fetch = Literal["one", "all", "count"]
+
+
+def _run(conn: sqlite3.Connection, sql: str, params: Sequence[Any], fetch: Fetch) -> Any:
     cursor = conn.execute(sql, params)
     try:
         if fetch == "one":
@@ -72,7 +74,7 @@ def _run(
         cursor.close()
 
 
-async def _query(db: aiosqlite.Connection, sql: str, params: Sequence[Any], fetch: str) -> Any:
+async def _query(db: aiosqlite.Connection, sql: str, params: Sequence[Any], fetch: Fetch) -> Any:
     # aiosqlite has no public "run this on your thread"; _execute is the method
     # all its own calls go through (the contract suites cover it).
     return await db._execute(_run, db._conn, sql, params, fetch)  # type: ignore[no-untyped-call]
