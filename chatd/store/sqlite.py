@@ -256,7 +256,7 @@ class SqliteStore(SqliteConversations):
         # file at once do not both run migration 1: the second waits, then
         # reads the version the first committed and finds nothing to do.
         async with self._write() as db:
-            version = await self._scalar(db, "PRAGMA user_version")
+            version = await scalar(db, "PRAGMA user_version")
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} has schema version {version}, newer than this chatd "
@@ -301,15 +301,9 @@ class SqliteStore(SqliteConversations):
                 raise
             await asyncio.shield(db.commit())
 
-    # Query helpers: one trip to the database thread each (see sqlite_rows).
-    _scalar = staticmethod(scalar)
-    _one = staticmethod(one)
-    _all = staticmethod(all_rows)
-    _changes = staticmethod(changes)
-
     async def check(self) -> None:
         async with self._read() as db:
-            await self._scalar(db, "SELECT 1")
+            await scalar(db, "SELECT 1")
 
     # -- users -----------------------------------------------------------------
     async def create_user(self, username: str, password_hash: str) -> User:
@@ -329,19 +323,19 @@ class SqliteStore(SqliteConversations):
 
     async def get_user(self, user_id: str) -> User | None:
         async with self._read() as db:
-            row = await self._one(db, "SELECT * FROM users WHERE id = ?", (user_id,))
+            row = await one(db, "SELECT * FROM users WHERE id = ?", (user_id,))
         return None if row is None else _user(row)
 
     async def get_user_by_name(self, username: str) -> User | None:
         async with self._read() as db:
-            row = await self._one(
+            row = await one(
                 db, "SELECT * FROM users WHERE username_key = ?", (_username_key(username),)
             )
         return None if row is None else _user(row)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> int:
         async with self._write() as db:
-            row = await self._one(
+            row = await one(
                 db,
                 "UPDATE users SET password_hash = ?, token_version = token_version + 1"
                 " WHERE id = ? RETURNING token_version",
@@ -370,7 +364,7 @@ class SqliteStore(SqliteConversations):
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         async with self._read() as db:
-            row = await self._one(
+            row = await one(
                 db, "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
             )
         return None if row is None else _refresh_token(row)
@@ -379,7 +373,7 @@ class SqliteStore(SqliteConversations):
         # One UPDATE ... WHERE used_at IS NULL: of two racing refreshes (any
         # process), exactly one changes the row and gets it back.
         async with self._write() as db:
-            row = await self._one(
+            row = await one(
                 db,
                 "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?"
                 " AND used_at IS NULL AND revoked = 0 RETURNING *",
@@ -417,19 +411,19 @@ class SqliteStore(SqliteConversations):
                 _INSERT_ROOM.replace("INSERT", "INSERT OR IGNORE", 1),
                 _room_params(room),
             )
-            row = await self._one(db, "SELECT * FROM rooms WHERE id = ?", (room.id,))
+            row = await one(db, "SELECT * FROM rooms WHERE id = ?", (room.id,))
         if row is None:  # pragma: no cover - the row was just inserted or existed
             raise StoreError(f"room {room.id!r} vanished while being ensured")
         return _room(row)
 
     async def get_room(self, room_id: str) -> Room | None:
         async with self._read() as db:
-            row = await self._one(db, "SELECT * FROM rooms WHERE id = ?", (room_id,))
+            row = await one(db, "SELECT * FROM rooms WHERE id = ?", (room_id,))
         return None if row is None else _room(row)
 
     async def list_public_rooms(self) -> list[Room]:
         async with self._read() as db:
-            rows = await self._all(
+            rows = await all_rows(
                 db,
                 "SELECT * FROM rooms WHERE kind = ? ORDER BY id",
                 (RoomKind.PUBLIC.value,),
@@ -442,7 +436,7 @@ class SqliteStore(SqliteConversations):
             async with self._write() as db:
                 # OR IGNORE: joining again keeps the role the member already has
                 # (a re-join must not demote an owner).
-                added = await self._changes(
+                added = await changes(
                     db,
                     "INSERT OR IGNORE INTO memberships (room_id, user_id, role, joined_at)"
                     " VALUES (?, ?, ?, ?)",
@@ -465,7 +459,7 @@ class SqliteStore(SqliteConversations):
 
     async def remove_member(self, room_id: str, user_id: str) -> bool:
         async with self._write() as db:
-            removed = await self._changes(
+            removed = await changes(
                 db, "DELETE FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
             )
         return removed == 1
@@ -475,7 +469,7 @@ class SqliteStore(SqliteConversations):
 
     async def member_role(self, room_id: str, user_id: str) -> str | None:
         async with self._read() as db:
-            role: str | None = await self._scalar(
+            role: str | None = await scalar(
                 db,
                 "SELECT role FROM memberships WHERE room_id = ? AND user_id = ?",
                 (room_id, user_id),
@@ -484,14 +478,14 @@ class SqliteStore(SqliteConversations):
 
     async def member_ids(self, room_id: str) -> list[str]:
         async with self._read() as db:
-            rows = await self._all(
+            rows = await all_rows(
                 db, "SELECT user_id FROM memberships WHERE room_id = ? ORDER BY user_id", (room_id,)
             )
         return [r["user_id"] for r in rows]
 
     async def rooms_of(self, user_id: str) -> list[Room]:
         async with self._read() as db:
-            rows = await self._all(
+            rows = await all_rows(
                 db,
                 "SELECT r.* FROM memberships m JOIN rooms r ON r.id = m.room_id"
                 " WHERE m.user_id = ? ORDER BY r.id",
@@ -522,7 +516,7 @@ class SqliteStore(SqliteConversations):
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         async with self._read() as db:
-            row = await self._one(
+            row = await one(
                 db,
                 "SELECT * FROM messages WHERE id = ? AND room_id = ?",
                 (message_id, room_id),
@@ -538,13 +532,13 @@ class SqliteStore(SqliteConversations):
         # (room_id, seq) index, then turned round to oldest-first.
         async with self._read() as db:
             if before_seq is None:
-                rows = await self._all(
+                rows = await all_rows(
                     db,
                     "SELECT * FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT ?",
                     (room_id, limit),
                 )
             else:
-                rows = await self._all(
+                rows = await all_rows(
                     db,
                     "SELECT * FROM messages WHERE room_id = ? AND seq < ?"
                     " ORDER BY seq DESC LIMIT ?",
@@ -556,7 +550,7 @@ class SqliteStore(SqliteConversations):
         if limit <= 0:
             return []
         async with self._read() as db:
-            rows = await self._all(
+            rows = await all_rows(
                 db,
                 "SELECT * FROM messages WHERE room_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (room_id, after_seq, limit),
@@ -565,7 +559,7 @@ class SqliteStore(SqliteConversations):
 
     async def last_seq(self, room_id: str) -> int:
         async with self._read() as db:
-            seq: int | None = await self._scalar(
+            seq: int | None = await scalar(
                 db, "SELECT last_seq FROM rooms WHERE id = ?", (room_id,)
             )
         return seq or 0
