@@ -296,14 +296,14 @@ class Hub:
         users = await self._presence_list(room_id)
         if users is None:
             return
-        interval = PRESENCE_INTERVAL_SECONDS * max(1, len(users) / PRESENCE_USERS_PER_INTERVAL)
-        self._presence_next[room_id] = asyncio.get_running_loop().time() + min(
-            interval, PRESENCE_MAX_INTERVAL_SECONDS
-        )
-        if room_id in self._rooms:
+        if room_id in self._rooms:  # not after the room's last socket here left
             self._presence_seen[room_id] = users
-        else:
-            self._presence_next.pop(room_id, None)
+            interval = PRESENCE_INTERVAL_SECONDS * max(
+                1, len(users) / PRESENCE_USERS_PER_INTERVAL
+            )
+            self._presence_next[room_id] = asyncio.get_running_loop().time() + min(
+                interval, PRESENCE_MAX_INTERVAL_SECONDS
+            )
         await self.publish_ephemeral(room_id, frames.presence(room_id, users))
 
     # -- heartbeats and recovery -------------------------------------------------------
