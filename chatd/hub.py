@@ -308,17 +308,26 @@ class Hub:
 
     # -- heartbeats and recovery -------------------------------------------------------
     async def refresh_presence(self) -> None:
-        """Keep this node's entries alive and notice entries that expired elsewhere."""
-        for conn in self.connections:
-            if conn.rooms:
-                await self._presence_call(
-                    self._broker.presence_refresh(
-                        sorted(conn.rooms), _entry(conn), self.presence_ttl
-                    )
-                )
-        for room_id in self.local_rooms():
-            users = await self._presence_list(room_id)
-            if users is not None and users != self._presence_seen.get(room_id):
+        """Keep this node's entries alive and notice entries that expired elsewhere.
+
+        Two batched broker calls for the whole node, not one per socket and room:
+        thousands of them every heartbeat crowded out message delivery.
+        """
+        entries = [
+            (room_id, entry)
+            for conn in self.connections
+            if conn.rooms
+            for entry in (_entry(conn),)
+            for room_id in conn.rooms
+        ]
+        await self._presence_call(self._broker.presence_refresh_many(entries, self.presence_ttl))
+        try:
+            online = await self._broker.presence_lists(self.local_rooms())
+        except Exception as exc:
+            logger.warning("presence unavailable: %s", exc)
+            return
+        for room_id, users in online.items():
+            if room_id in self._rooms and users != self._presence_seen.get(room_id):
                 self._presence_seen[room_id] = users
                 self._deliver_ephemeral(room_id, dumpb(frames.presence(room_id, users)), None)
 

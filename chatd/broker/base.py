@@ -9,7 +9,7 @@ tests/contract/test_broker.py.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 #: Called for every message on a subscribed channel, from every node (own echo
@@ -80,20 +80,36 @@ class Broker(abc.ABC):
     async def unsubscribe(self, channel: str) -> None: ...
 
     # -- presence --------------------------------------------------------------
-    @abc.abstractmethod
     async def presence_add(self, room_id: str, entry: PresenceEntry, ttl: float) -> None:
         """Mark a connection online in a room until `ttl` seconds pass without a refresh."""
+        await self.presence_refresh_many([(room_id, entry)], ttl)
+
+    async def presence_refresh(self, room_ids: list[str], entry: PresenceEntry, ttl: float) -> None:
+        """Mark one connection online in several rooms (a socket's rooms at hello)."""
+        await self.presence_refresh_many([(room_id, entry) for room_id in room_ids], ttl)
 
     @abc.abstractmethod
-    async def presence_refresh(self, room_ids: list[str], entry: PresenceEntry, ttl: float) -> None:
-        """Extend a connection's entries in several rooms (called from heartbeats)."""
+    async def presence_refresh_many(
+        self, entries: Sequence[tuple[str, PresenceEntry]], ttl: float
+    ) -> None:
+        """Upsert (room id, entry) pairs, each live for `ttl` seconds from now.
+
+        An upsert, not only an extension: a connection that is still
+        heartbeating is online even if its entry lapsed meanwhile (or Redis
+        restarted empty). A node's heartbeat refreshes every socket in every
+        room with one call, which adapters may split into a few round trips.
+        """
 
     @abc.abstractmethod
     async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None: ...
 
-    @abc.abstractmethod
     async def presence_list(self, room_id: str) -> list[tuple[str, str]]:
         """(user_id, username) of every user with at least one live connection, sorted."""
+        return (await self.presence_lists([room_id]))[room_id]
+
+    @abc.abstractmethod
+    async def presence_lists(self, room_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """presence_list of several rooms at once (every room given is a key)."""
 
     # -- rosters: small expiring per-connection listings with a value (calls) --
     @abc.abstractmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -94,15 +95,13 @@ class MemoryBroker(Broker):
         self._channels.discard(channel)
 
     # -- presence --------------------------------------------------------------
-    async def presence_add(self, room_id: str, entry: PresenceEntry, ttl: float) -> None:
-        room = self._presence.setdefault(room_id, {})
-        room[(entry.user_id, entry.conn_id)] = _Live(entry.username, time.monotonic() + ttl)
-
-    async def presence_refresh(self, room_ids: list[str], entry: PresenceEntry, ttl: float) -> None:
-        # An upsert, like the Redis adapter: a connection that is still
-        # heartbeating is online even if its entry lapsed meanwhile.
-        for room_id in room_ids:
-            await self.presence_add(room_id, entry, ttl)
+    async def presence_refresh_many(
+        self, entries: Sequence[tuple[str, PresenceEntry]], ttl: float
+    ) -> None:
+        expires_at = time.monotonic() + ttl
+        for room_id, entry in entries:
+            room = self._presence.setdefault(room_id, {})
+            room[(entry.user_id, entry.conn_id)] = _Live(entry.username, expires_at)
 
     async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None:
         room = self._presence.get(room_id)
@@ -111,7 +110,10 @@ class MemoryBroker(Broker):
             if not room:
                 del self._presence[room_id]
 
-    async def presence_list(self, room_id: str) -> list[tuple[str, str]]:
+    async def presence_lists(self, room_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        return {room_id: self._online(room_id) for room_id in room_ids}
+
+    def _online(self, room_id: str) -> list[tuple[str, str]]:
         room = self._presence.get(room_id)
         if room is None:
             return []

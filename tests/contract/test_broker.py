@@ -316,6 +316,37 @@ async def test_refresh_keeps_entries_alive_in_every_room(broker: Broker) -> None
         assert await broker.presence_list(room) == []
 
 
+async def test_a_node_refreshes_and_lists_thousands_of_entries_at_once(broker: Broker) -> None:
+    # A heartbeat's size: more entries and rooms than one Redis call takes
+    # (PRESENCE_BATCH, PRESENCE_LIST_BATCH), so rooms span several calls.
+    rooms = [uid() for _ in range(150)]
+    entries = [
+        (room, PresenceEntry(f"u{n}", f"user{n}", f"c{n}"))
+        for n, room in enumerate(rooms[i % 3] for i in range(1_200))
+    ]
+    entries += [(room, PresenceEntry("u-last", "last", "c-last")) for room in rooms]
+    await broker.presence_refresh_many(entries, 0.3)
+    await broker.presence_refresh_many([], 0.3)  # nothing to do is fine
+
+    online = await broker.presence_lists(rooms)
+    assert list(online) == rooms
+    for i, room in enumerate(rooms):
+        expected = sorted(
+            [(e.user_id, e.username) for r, e in entries if r == room and e.user_id != "u-last"]
+            + [("u-last", "last")]
+        )
+        assert online[room] == expected, f"room {i}"
+    assert len(online[rooms[0]]) == 401
+
+    # The refresh is an upsert with a fresh expiry for every entry it names.
+    await asyncio.sleep(0.2)
+    await broker.presence_refresh_many(entries[:600], 0.3)
+    await asyncio.sleep(0.2)
+    online = await broker.presence_lists(rooms[:3])
+    assert [len(online[room]) for room in rooms[:3]] == [200, 200, 200]
+    assert await broker.presence_lists([]) == {}
+
+
 # -- counters ------------------------------------------------------------------
 # -- rosters --------------------------------------------------------------------
 async def test_roster_put_get_remove_with_growing_revisions(broker: Broker) -> None:
