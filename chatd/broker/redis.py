@@ -14,6 +14,8 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -291,7 +293,6 @@ class RedisBroker(Broker):
         self._backoff_max = backoff_max
         self._where = _describe_url(url)
         options: dict[str, Any] = {
-            "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_timeout,
             # RESP2 on purpose: every Redis version speaks it, and pub/sub
             # messages arrive as plain replies that `_read` parses (RESP3 would
@@ -300,6 +301,9 @@ class RedisBroker(Broker):
         }
         # One immediate retry: the first command after a Redis restart finds a
         # dead pooled connection; the retry opens a fresh one.
+        # No socket_timeout here: `_call` bounds every command as a whole (pool
+        # wait, send and reply), and a cancelled command drops its connection.
+        # redis-py would bound each send with asyncio.wait_for, a task per command.
         self._command_pool = BlockingConnectionPool.from_url(
             url,
             max_connections=COMMAND_POOL_SIZE,
@@ -310,7 +314,9 @@ class RedisBroker(Broker):
         self._redis = Redis(connection_pool=self._command_pool)
         # The subscriber's own pool never retries on its own: every loss of the
         # connection must reach `_run`, which resubscribes and calls on_reconnect.
-        self._sub_pool = ConnectionPool.from_url(url, retry=Retry(NoBackoff(), 0), **options)
+        self._sub_pool = ConnectionPool.from_url(
+            url, retry=Retry(NoBackoff(), 0), socket_timeout=socket_timeout, **options
+        )
         self._upsert = self._redis.register_script(_PRESENCE_UPSERT)
         self._presence_remove = self._redis.register_script(_PRESENCE_REMOVE)
         self._presence_lists = self._redis.register_script(_PRESENCE_LISTS)
@@ -323,11 +329,13 @@ class RedisBroker(Broker):
 
         self._listener: Listener | None = None
         self._channels: set[str] = set()
-        # Guards the pairing of `_channels` with what the live connection has
-        # been asked to subscribe, so no subscribe falls between the two.
+        # Orders the connection's initial SUBSCRIBE before the ops queued after it.
         self._sub_lock = asyncio.Lock()
         self._sub_conn: AbstractConnection | None = None
         self._sub_waiters: dict[str, asyncio.Future[None]] = {}
+        #: (command, channel) for the live connection, sent by `_sub_sender`.
+        self._sub_ops: list[tuple[str, str]] = []
+        self._sub_sender: asyncio.Task[None] | None = None
         # True from start() until the first connection attempt has failed or
         # succeeded: subscribe() then waits for it rather than return before
         # the subscription exists (and miss the first messages).
@@ -343,11 +351,12 @@ class RedisBroker(Broker):
 
     async def close(self) -> None:
         """Stop the subscriber task and close every connection."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._sub_sender):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._sub_sender = None
         await self._redis.aclose()
         # A pool handed to Redis() is not closed by it.
         await self._command_pool.aclose()
@@ -375,37 +384,58 @@ class RedisBroker(Broker):
         reconnect) and returns without raising: joining a room should not fail
         because fan-out to other nodes is briefly impossible.
         """
-        async with self._sub_lock:
-            waiter = self._sub_waiters.get(channel)
-            if channel not in self._channels:
-                self._channels.add(channel)
-                conn = self._sub_conn
-                if waiter is None and (conn is not None or self._first_connect):
-                    waiter = asyncio.get_running_loop().create_future()
-                    self._sub_waiters[channel] = waiter
-                if conn is not None:
-                    try:
-                        await conn.send_command("SUBSCRIBE", channel, check_health=False)
-                    except (RedisError, OSError) as exc:
-                        # The subscriber task sees the same failure and resubscribes.
-                        logger.debug("SUBSCRIBE %s not sent: %s", channel, exc)
-                        self._sub_waiters.pop(channel, None)
-                        waiter = None
+        waiter = self._sub_waiters.get(channel)
+        if channel not in self._channels:
+            self._channels.add(channel)
+            if waiter is None and (self._sub_conn is not None or self._first_connect):
+                waiter = asyncio.get_running_loop().create_future()
+                self._sub_waiters[channel] = waiter
+            if self._sub_conn is not None:
+                self._queue_sub_op("SUBSCRIBE", channel)
         if waiter is not None:
             with suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    await asyncio.shield(waiter)
 
     async def unsubscribe(self, channel: str) -> None:
-        async with self._sub_lock:
-            if channel not in self._channels:
-                return
-            self._channels.discard(channel)
-            conn = self._sub_conn
-            if conn is not None:
-                try:
-                    await conn.send_command("UNSUBSCRIBE", channel, check_health=False)
-                except (RedisError, OSError) as exc:
-                    logger.debug("UNSUBSCRIBE %s not sent: %s", channel, exc)
+        if channel not in self._channels:
+            return
+        self._channels.discard(channel)
+        if self._sub_conn is not None:
+            self._queue_sub_op("UNSUBSCRIBE", channel)
+
+    def _queue_sub_op(self, command: str, channel: str) -> None:
+        """Have the live connection (un)subscribe `channel`, after every op queued before.
+
+        One task sends what is queued, consecutive ops of a kind as one command:
+        a reconnect storm asks for thousands of channels at once, and one send
+        each, in turn under the lock, made every hello wait for all before it.
+        """
+        self._sub_ops.append((command, channel))
+        if self._sub_sender is None:
+            self._sub_sender = asyncio.create_task(
+                self._send_sub_ops(), name="redis-broker-subscriptions"
+            )
+
+    async def _send_sub_ops(self) -> None:
+        try:
+            async with self._sub_lock:
+                while self._sub_ops:
+                    conn = self._sub_conn
+                    ops, self._sub_ops = self._sub_ops, []
+                    if conn is None:
+                        return  # the next connection subscribes every wanted channel
+                    for command, run in groupby(ops, key=itemgetter(0)):
+                        channels = [channel for _command, channel in run]
+                        try:
+                            await conn.send_command(command, *channels, check_health=False)
+                        except (RedisError, OSError) as exc:
+                            # The connection is gone; the subscriber task notices,
+                            # reconnects and subscribes every wanted channel.
+                            logger.debug("%s not sent: %s", command, exc)
+                            return
+        finally:
+            self._sub_sender = None
 
     async def _run(self) -> None:
         """Keep one subscriber connection up for as long as the broker lives."""
@@ -466,12 +496,18 @@ class RedisBroker(Broker):
         try:
             await conn.connect()  # type: ignore[no-untyped-call]
             async with self._sub_lock:
+                # Taken and installed together (no await between them): a
+                # channel added before is in `channels`, one added after is
+                # queued for this connection, behind the SUBSCRIBE below.
                 channels = sorted(self._channels)
-                if channels:
-                    await conn.send_command("SUBSCRIBE", *channels, check_health=False)
+                self._sub_ops.clear()
                 self._sub_conn = conn
                 self._first_connect = False
+                if channels:
+                    await conn.send_command("SUBSCRIBE", *channels, check_health=False)
         except BaseException:
+            if self._sub_conn is conn:
+                self._sub_conn = None
             await conn.disconnect(nowait=True)
             raise
         return conn, channels
@@ -620,7 +656,7 @@ class RedisBroker(Broker):
     async def _call(self, op: Awaitable[Any]) -> Any:
         """Await a command, turning any Redis or network failure into BrokerUnavailable."""
         try:
-            async with asyncio.timeout(self._timeout * 2):
+            async with asyncio.timeout(self._timeout):
                 return await op
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc

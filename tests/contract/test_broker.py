@@ -211,6 +211,37 @@ async def test_a_node_only_receives_its_own_rooms(make_node: MakeNode) -> None:
     assert inbox_a.items == [(room_a, b"a1")]
 
 
+async def test_a_storm_of_subscribes_and_unsubscribes_leaves_exactly_the_wanted_channels(
+    make_node: MakeNode,
+) -> None:
+    # A reconnect storm: thousands of sockets join their rooms at once.
+    listener, publisher = await make_node(), await make_node()
+    inbox = Inbox()
+    listener.set_listener(inbox)
+    first = [room_channel(uid()) for _ in range(600)]
+    await asyncio.gather(*(listener.subscribe(channel) for channel in first))
+    # Every subscribe returned, so every subscription is in effect.
+    for channel in first:
+        await publisher.publish(channel, b"one")
+    await inbox.wait_for(len(first))
+    assert sorted(inbox.items) == sorted((channel, b"one") for channel in first)
+
+    dropped = first[::3]
+    added = [room_channel(uid()) for _ in range(200)]
+    churn = [listener.unsubscribe(channel) for channel in dropped]
+    churn += [listener.subscribe(channel) for channel in added]
+    churn += [listener.unsubscribe(channel) for channel in added[:50]]  # right after
+    await asyncio.gather(*churn)
+    inbox.items.clear()
+    for channel in first + added:
+        await publisher.publish(channel, b"two")
+    marker = added[-1]  # published last, so everything before it has arrived
+    await publisher.publish(marker, b"marker")
+    await inbox.wait_for_data(b"marker")
+    wanted = [c for c in first if c not in dropped] + added[50:]
+    assert sorted(inbox.items) == sorted([(c, b"two") for c in wanted] + [(marker, b"marker")])
+
+
 async def test_listener_errors_are_logged_and_delivery_goes_on(
     broker: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -521,6 +552,33 @@ async def test_redis_unreachable_at_start_does_not_block_or_raise() -> None:
         await broker.presence_list("general")
     assert not broker.connected
     await broker.close()
+
+
+async def test_redis_that_accepts_but_never_answers_fails_commands_within_the_timeout() -> None:
+    # A frozen server or a black-holed network: TCP connects, nothing comes back.
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    broker = RedisBroker(f"redis://127.0.0.1:{port}", "test:", socket_timeout=0.5)
+    await broker.start()
+    try:
+        for command in (broker.check(), broker.publish("c", b"x"), broker.get_counter("k")):
+            began = time.monotonic()
+            with pytest.raises(BrokerUnavailable, match=r"no answer within 0\.5 s"):
+                async with asyncio.timeout(WAIT):  # a hang fails, as TimeoutError
+                    await command
+            assert time.monotonic() - began < 1.5
+        assert accepted  # it did connect: the silence is what failed
+    finally:
+        await broker.close()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_redis_outage_then_recovery(restartable_redis: RedisServer) -> None:
