@@ -98,6 +98,24 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User,
         raise PermissionError(str(exc)) from None
 
 
+async def _connect(ws: web.WebSocketResponse, request: web.Request) -> Connection:
+    """The socket's Connection once its hello checks out (else PermissionError)."""
+    user, claims = await _hello(ws, request)
+    # A socket never needs the password hash: not keeping it saves ~0.1 KiB
+    # per socket and keeps secrets out of long-lived state. The user id is the
+    # token's own string, already held by the claims.
+    return Connection(ws, replace(user, id=claims.user_id, password_hash=""), claims)
+
+
+async def _welcome(app: web.Application, conn: Connection) -> None:
+    """`ready` with the user's rooms, then the socket starts receiving them."""
+    store, hub = app[STORE], app[HUB]
+    rooms = await store.rooms_of(conn.user.id)
+    conn.send(frames.ready(conn.user, conn.id, await room_infos(store, conn.user.id, rooms)))
+    await hub.attach(conn)
+    await hub.join_local_many(conn, [room.id for room in rooms])
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     if not _origin_allowed(request):
         raise web.HTTPForbidden(reason="origin not allowed")
@@ -120,25 +138,22 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # (~2 KiB of multidict entries) for as long as it stays open.
     ws.headers.clear()
     try:
-        user, claims = await _hello(ws, request)
+        conn = await _connect(ws, request)
     except PermissionError as exc:
         with suppress(Exception):
             await ws.send_json(frames.error("unauthorized", str(exc)))
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
         return ws
 
+    # This frame lives as long as the socket, so it holds only what the reader
+    # loop needs; the set-up's locals (the user's row, its rooms) die with the
+    # helpers that used them.
     app = request.app
-    hub, router, store, sockets = app[HUB], app[ROUTER], app[STORE], app[SOCKET_CLOCK]
-    # A socket never needs the password hash: not keeping it saves ~0.1 KiB
-    # per socket and keeps secrets out of long-lived state.
-    conn = Connection(ws, replace(user, password_hash=""), claims)
+    hub, router, sockets = app[HUB], app[ROUTER], app[SOCKET_CLOCK]
     conn.start(request)
     sockets.watch(conn)
     try:
-        rooms = await store.rooms_of(user.id)
-        conn.send(frames.ready(user, conn.id, await room_infos(store, user.id, rooms)))
-        await hub.attach(conn)
-        await hub.join_local_many(conn, [room.id for room in rooms])
+        await _welcome(app, conn)
         async for msg in ws:
             # Heard from the peer; -1 while handling its frame (busy, not dead).
             conn.silent_ticks = -1
