@@ -1,6 +1,7 @@
 """Scenario 1: one big room, publish rate ramped until p99 > limit or any loss.
 
-`s1_senders` members publish round-robin; the total rate starts at
+`s1_senders` members publish round-robin; after `s1_warmup_s` at the start rate
+(unreported, like scenario 3's warm-up), the total rate starts at
 `s1_start_rate` and is multiplied by `s1_factor` per step. A step is clean when
 nothing was lost, rejected or unsendable and p99 stayed within the limit; the
 result is the highest clean rate (and the deliveries/s it produced).
@@ -35,7 +36,7 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
     info: dict[str, Any] = {"params": {
         "members": sz.s1_members, "senders": sz.s1_senders, "start_rate": sz.s1_start_rate,
         "factor": sz.s1_factor, "step_s": sz.s1_step_s, "max_steps": sz.s1_max_steps,
-        "p99_limit_ms": sz.s1_p99_limit_ms}}
+        "p99_limit_ms": sz.s1_p99_limit_ms, "warmup_s": sz.s1_warmup_s}}
     await target.start(1)
     try:
         token_for, info["users"] = await tokens_for(ctx, target, sz.s1_members, NUMBER)
@@ -46,6 +47,9 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         best: PhaseResult | None = None
         async with connected(ctx, target, layout, info) as gen:
             rate = sz.s1_start_rate
+            if sz.s1_warmup_s > 0:
+                warm = await measured_phase(ctx, gen, target, "s1-warmup", rate, sz.s1_warmup_s)
+                info["warmup"] = warm.to_json()
             for step in range(sz.s1_max_steps):
                 res = await measured_phase(ctx, gen, target, f"s1-step{step}", rate,
                                            sz.s1_step_s)
