@@ -38,9 +38,10 @@ from chatd.broker.base import (
 
 logger = logging.getLogger(__name__)
 
-#: A command that gets no answer within this many seconds is a Redis outage, not
-#: a slow reply (Redis answers in well under a millisecond), so callers fail fast
-#: instead of holding a request open.
+#: No answer within this many seconds is a Redis outage, not a slow reply (Redis
+#: answers in well under a millisecond), so callers fail fast instead of holding a
+#: request open: connecting and the subscriber's reads give up after it, a command
+#: as a whole after twice it (it may first queue for a pooled connection).
 DEFAULT_SOCKET_TIMEOUT = 2.0
 #: Command connections per node. Commands beyond this wait for a free one (up
 #: to the socket timeout) instead of failing: redis-py's default pool refuses
@@ -289,6 +290,9 @@ class RedisBroker(Broker):
         self._prefix = prefix
         self._on_reconnect = on_reconnect
         self._timeout = socket_timeout
+        # A command's whole life: the wait for a pooled connection, which under a
+        # burst (thousands of hellos at once) takes its share, the send, the reply.
+        self._command_timeout = 2 * socket_timeout
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._where = _describe_url(url)
@@ -302,8 +306,9 @@ class RedisBroker(Broker):
         # One immediate retry: the first command after a Redis restart finds a
         # dead pooled connection; the retry opens a fresh one.
         # No socket_timeout here: `_call` bounds every command as a whole (pool
-        # wait, send and reply), and a cancelled command drops its connection.
-        # redis-py would bound each send with asyncio.wait_for, a task per command.
+        # wait, send and reply; `_command_timeout`), and a cancelled command drops
+        # its connection. redis-py would bound each send with asyncio.wait_for, a
+        # task per command.
         self._command_pool = BlockingConnectionPool.from_url(
             url,
             max_connections=COMMAND_POOL_SIZE,
@@ -656,13 +661,14 @@ class RedisBroker(Broker):
     async def _call(self, op: Awaitable[Any]) -> Any:
         """Await a command, turning any Redis or network failure into BrokerUnavailable."""
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._command_timeout):
                 return await op
         except (RedisError, OSError) as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc, self._command_timeout) from exc
 
-    def _unavailable(self, exc: BaseException) -> BrokerUnavailable:
-        return BrokerUnavailable(f"redis at {self._where}: {_reason(exc, self._timeout)}")
+    def _unavailable(self, exc: BaseException, timeout: float | None = None) -> BrokerUnavailable:
+        reason = _reason(exc, self._timeout if timeout is None else timeout)
+        return BrokerUnavailable(f"redis at {self._where}: {reason}")
 
 
 def _online_users(members: list[bytes]) -> list[tuple[str, str]]:

@@ -568,7 +568,7 @@ async def test_redis_that_accepts_but_never_answers_fails_commands_within_the_ti
     try:
         for command in (broker.check(), broker.publish("c", b"x"), broker.get_counter("k")):
             began = time.monotonic()
-            with pytest.raises(BrokerUnavailable, match=r"no answer within 0\.5 s"):
+            with pytest.raises(BrokerUnavailable, match=r"no answer within 1 s"):
                 async with asyncio.timeout(WAIT):  # a hang fails, as TimeoutError
                     await command
             assert time.monotonic() - began < 1.5
