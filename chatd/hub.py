@@ -313,13 +313,10 @@ class Hub:
         Two batched broker calls for the whole node, not one per socket and room:
         thousands of them every heartbeat crowded out message delivery.
         """
-        entries = [
-            (room_id, entry)
-            for conn in self.connections
-            if conn.rooms
-            for entry in (_entry(conn),)
-            for room_id in conn.rooms
-        ]
+        entries: list[tuple[str, PresenceEntry]] = []
+        for conn in self.connections:
+            entry = _entry(conn)
+            entries += [(room_id, entry) for room_id in conn.rooms]
         await self._presence_call(self._broker.presence_refresh_many(entries, self.presence_ttl))
         try:
             online = await self._broker.presence_lists(self.local_rooms())
