@@ -34,7 +34,8 @@ from chatd.store.sqlite_conversations import (
     CONVERSATIONS_MIGRATION,
     SqliteConversations,
 )
-from chatd.store.sqlite_rows import all_rows, changes, message_from_row, one, scalar
+from chatd.store.sqlite_lock import WriteLock
+from chatd.store.sqlite_rows import all_rows, changes, message_from_row, on_thread, one, scalar
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,8 @@ class SqliteStore(SqliteConversations):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        #: Taken around every write transaction, for writers in other processes.
+        self._write_lock = WriteLock(path, BUSY_TIMEOUT_MS / 1000)
         self._appends = AppendBatcher(self._run_write)
 
     # -- lifecycle -------------------------------------------------------------
@@ -215,6 +218,7 @@ class SqliteStore(SqliteConversations):
 
     async def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock.open()
         self._writer = await self._new_connection()
         # WAL is a property of the file; every process sets it, the first wins.
         await self._writer.execute("PRAGMA journal_mode = WAL")
@@ -250,6 +254,7 @@ class SqliteStore(SqliteConversations):
             writer, self._writer = self._writer, None
             if writer is not None:
                 await writer.close()
+            self._write_lock.close()
 
     async def _migrate(self) -> None:
         # Inside one IMMEDIATE transaction, so two processes starting on a new
@@ -289,17 +294,23 @@ class SqliteStore(SqliteConversations):
             if db is None:
                 raise StoreError("sqlite store is not open")
             try:
-                # Inside the try: cancelled while waiting here, the BEGIN still
-                # runs on aiosqlite's thread, and the rollback queued after it
-                # must close the transaction again.
-                await db.execute("BEGIN IMMEDIATE")
-                yield db
-            except BaseException:
-                # Shielded: a second cancellation must not leave the
-                # connection inside an open transaction holding the lock.
-                await asyncio.shield(db.rollback())
-                raise
-            await asyncio.shield(db.commit())
+                # Cancelled while waiting here, the thread still takes the lock;
+                # the release queued after it (finally) drops it again.
+                await on_thread(db, self._write_lock.acquire)
+                try:
+                    # Inside the try: cancelled while waiting here, the BEGIN still
+                    # runs on aiosqlite's thread, and the rollback queued after it
+                    # must close the transaction again.
+                    await db.execute("BEGIN IMMEDIATE")
+                    yield db
+                except BaseException:
+                    # Shielded: a second cancellation must not leave the
+                    # connection inside an open transaction holding the lock.
+                    await asyncio.shield(db.rollback())
+                    raise
+                await asyncio.shield(db.commit())
+            finally:
+                await asyncio.shield(on_thread(db, self._write_lock.release))
 
     async def check(self) -> None:
         async with self._read() as db:
@@ -509,10 +520,13 @@ class SqliteStore(SqliteConversations):
             db = self._writer
             if db is None:
                 raise StoreError("sqlite store is not open")
-            # aiosqlite has no public "run this on your thread"; _execute is the
-            # method all its own calls go through (the contract suite covers it).
-            result: T = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
-            return result
+            lock = self._write_lock
+
+            def locked(conn: sqlite3.Connection) -> T:
+                with lock:
+                    return fn(conn)
+
+            return await on_thread(db, locked, db._conn)
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         async with self._read() as db:
@@ -583,3 +597,4 @@ def _room_params(room: Room) -> tuple[str, str, str, str | None, int, str, int]:
         room.topic,
         int(room.voice),
     )
+

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
 from chatd.store.base import Attachment, Mention, Message
+
+T = TypeVar("T")
 
 
 def attachments_json(attachments: Iterable[Attachment]) -> str:
@@ -74,10 +76,16 @@ def _run(conn: sqlite3.Connection, sql: str, params: Sequence[Any], fetch: Fetch
         cursor.close()
 
 
-async def _query(db: aiosqlite.Connection, sql: str, params: Sequence[Any], fetch: Fetch) -> Any:
+async def on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(*args)` on the connection's thread, in order with its other calls."""
     # aiosqlite has no public "run this on your thread"; _execute is the method
     # all its own calls go through (the contract suites cover it).
-    return await db._execute(_run, db._conn, sql, params, fetch)  # type: ignore[no-untyped-call]
+    result: T = await db._execute(fn, *args)  # type: ignore[no-untyped-call]
+    return result
+
+
+async def _query(db: aiosqlite.Connection, sql: str, params: Sequence[Any], fetch: Fetch) -> Any:
+    return await on_thread(db, _run, db._conn, sql, params, fetch)
 
 
 async def scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
