@@ -35,6 +35,7 @@ from chatd.broker.base import (
     Roster,
     room_users_key,
 )
+from chatd.broker.redis_batch import CommandBatcher
 
 logger = logging.getLogger(__name__)
 
@@ -317,6 +318,7 @@ class RedisBroker(Broker):
             **options,
         )
         self._redis = Redis(connection_pool=self._command_pool)
+        self._batch = CommandBatcher(self._redis, self._command_timeout)
         # The subscriber's own pool never retries on its own: every loss of the
         # connection must reach `_run`, which resubscribes and calls on_reconnect.
         self._sub_pool = ConnectionPool.from_url(
@@ -362,6 +364,7 @@ class RedisBroker(Broker):
                 with suppress(asyncio.CancelledError):
                     await task
         self._task = self._sub_sender = None
+        await self._batch.close()
         await self._redis.aclose()
         # A pool handed to Redis() is not closed by it.
         await self._command_pool.aclose()
@@ -380,7 +383,7 @@ class RedisBroker(Broker):
         self._listener = listener
 
     async def publish(self, channel: str, data: bytes) -> None:
-        await self._call(self._redis.publish(channel, data))
+        await self._call(self._batch.execute("PUBLISH", channel, data))
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe, returning once Redis has confirmed it when Redis is up.
@@ -595,18 +598,18 @@ class RedisBroker(Broker):
                 args.append(len(room_entries))
                 for entry in room_entries:
                     args += (_member(entry), entry.user_id)
-            await self._call(self._upsert(keys=keys, args=args))
+            await self._call(self._batch.script(self._upsert, keys, args))
 
     async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None:
         keys = [self._conns_key(room_id), room_users_key(room_id)]
-        await self._call(self._presence_remove(keys=keys, args=[_member(entry)]))
+        await self._call(self._batch.script(self._presence_remove, keys, [_member(entry)]))
 
     async def presence_lists(self, room_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         online: dict[str, list[tuple[str, str]]] = {}
         for start in range(0, len(room_ids), PRESENCE_LIST_BATCH):
             chunk = room_ids[start : start + PRESENCE_LIST_BATCH]
             keys = [k for room in chunk for k in (self._conns_key(room), room_users_key(room))]
-            replies = await self._call(self._presence_lists(keys=keys, args=[]))
+            replies = await self._call(self._batch.script(self._presence_lists, keys, []))
             for room_id, members in zip(chunk, replies, strict=True):
                 online[room_id] = _online_users(members)
         return online
@@ -619,15 +622,16 @@ class RedisBroker(Broker):
         self, key: str, member: str, value: bytes, ttl: float, *, limit: int | None = None
     ) -> Revision:
         args: list[str | int | bytes] = [member, value, _ms(ttl), limit or 0]
-        rev = await self._call(self._roster_put(keys=self._roster_keys(key), args=args))
+        rev = await self._call(self._batch.script(self._roster_put, self._roster_keys(key), args))
         return None if rev is None else int(rev)
 
     async def roster_remove(self, key: str, member: str) -> Revision:
-        rev = await self._call(self._roster_remove(keys=self._roster_keys(key), args=[member]))
+        keys = self._roster_keys(key)
+        rev = await self._call(self._batch.script(self._roster_remove, keys, [member]))
         return None if rev is None else int(rev)
 
     async def roster_get(self, key: str) -> Roster:
-        reply = await self._call(self._roster_get(keys=self._roster_keys(key), args=[]))
+        reply = await self._call(self._batch.script(self._roster_get, self._roster_keys(key), []))
         pairs = reply[1:]
         members = {bytes(pairs[i]).decode(): bytes(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         return Roster(int(reply[0]), members)
@@ -636,7 +640,7 @@ class RedisBroker(Broker):
         if not keys:
             return []
         redis_keys = [k for key in keys for k in self._roster_keys(key)]
-        changed = await self._call(self._roster_prune(keys=redis_keys, args=[]))
+        changed = await self._call(self._batch.script(self._roster_prune, redis_keys, []))
         return [keys[int(i) - 1] for i in changed]
 
     # -- counters --------------------------------------------------------------
@@ -644,18 +648,20 @@ class RedisBroker(Broker):
         return f"{self._prefix}counter:{key}"
 
     async def incr(self, key: str, ttl: float) -> int:
-        value = await self._call(self._counter_incr(keys=[self._counter_key(key)], args=[_ms(ttl)]))
+        keys = [self._counter_key(key)]
+        value = await self._call(self._batch.script(self._counter_incr, keys, [_ms(ttl)]))
         return int(value)
 
     async def get_counter(self, key: str) -> tuple[int, float]:
-        value, pttl = await self._call(self._counter_get(keys=[self._counter_key(key)]))
+        keys = [self._counter_key(key)]
+        value, pttl = await self._call(self._batch.script(self._counter_get, keys, []))
         if value is None:
             return 0, 0.0
         # A key without a TTL (-1) cannot come from `incr`; report no time left.
         return int(value), max(int(pttl), 0) / 1000
 
     async def delete(self, key: str) -> None:
-        await self._call(self._redis.delete(self._counter_key(key)))
+        await self._call(self._batch.execute("DEL", self._counter_key(key)))
 
     # -- errors ----------------------------------------------------------------
     async def _call(self, op: Awaitable[Any]) -> Any:
