@@ -158,7 +158,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await _welcome(app, conn)
         while True:
             # receive() itself rather than `async for`: the iterator's __anext__
-            # would add one more suspended coroutine per idle socket (~0.2 KiB).
+            # would add one more suspended coroutine per idle socket (~0.1 KiB).
             msg = await ws.receive()
             if msg.type in _CLOSED:
                 break
@@ -176,6 +176,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             conn.silent_ticks = 0
     finally:
         sockets.unwatch(conn)
-        await hub.detach(conn)
-        await conn.flush_and_stop()
+        try:
+            await hub.detach(conn)  # runs to the end even if we are cancelled
+        finally:
+            await conn.flush_and_stop()
     return ws

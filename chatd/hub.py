@@ -84,6 +84,8 @@ class Hub:
         self._user_channel_prefix = user_channel(prefix, "")[: -len(":channel")]
         #: Set by close_all: the node is going away (see leave_local).
         self._stopping = False
+        #: Detaches under way (see detach), kept so they run to the end.
+        self._detaching: set[asyncio.Task[None]] = set()
         broker.set_listener(self._on_broker_message)
 
     # -- registry ----------------------------------------------------------------
@@ -121,6 +123,20 @@ class Hub:
             await self._subscribe(user_channel(self._prefix, conn.user.id))
 
     async def detach(self, conn: Connection) -> None:
+        """Take a closed socket out of its rooms, presence and calls, to the end.
+
+        The work runs in a task of the hub's own: a caller cancelled meanwhile
+        (aiohttp cancels a handler whose client's connection is lost when
+        handler_cancellation is on, as in its test server; shutdown does too)
+        returns, and the socket is still fully detached. Cut short, it stayed in
+        its rooms, online and in its calls until their TTLs ran out.
+        """
+        task = asyncio.ensure_future(self._detach(conn))
+        self._detaching.add(task)
+        task.add_done_callback(self._detaching.discard)
+        await asyncio.shield(task)
+
+    async def _detach(self, conn: Connection) -> None:
         for room_id in list(conn.rooms):
             await self.leave_local(conn, room_id)
         self._by_id.pop(conn.id, None)
@@ -336,7 +352,9 @@ class Hub:
         await self.refresh_presence()
 
     async def stop(self) -> None:
-        """Cancel gap waiters and pending presence broadcasts (the hub's background tasks)."""
+        """Finish detaches under way, then cancel gap waiters and pending presence
+        broadcasts (the hub's background tasks)."""
+        await asyncio.gather(*self._detaching, return_exceptions=True)
         for task in [*self._gap_waiters.values(), *self._presence_pending.values()]:
             task.cancel()
             with suppress(asyncio.CancelledError):

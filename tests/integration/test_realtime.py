@@ -8,7 +8,10 @@ import json
 import aiohttp
 import pytest
 
+from chatd.app import create_app
+from chatd.keys import BROKER, HUB
 from tests.client import ChatClient, unique_name
+from tests.fixtures.app import builtin_handlers
 
 
 @pytest.fixture
@@ -351,3 +354,35 @@ async def test_a_protocol_ping_is_answered_with_a_pong(clients):
     while msg.type == aiohttp.WSMsgType.TEXT:  # presence and other frames of `general`
         msg = await client.ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.PONG and msg.data == b"after"
+
+
+async def test_a_socket_whose_connection_drops_is_detached_to_the_end(
+    aiohttp_server, make_settings
+):
+    # aiohttp's test server, like a server with handler_cancellation on, cancels
+    # the handler as soon as the client's connection is lost: here while the
+    # socket is still being taken out of its rooms.
+    app = create_app(make_settings(), handlers=builtin_handlers())
+    server = await aiohttp_server(app)
+    hub = app[HUB]
+    left: list[str] = []
+    hook_done = asyncio.Event()
+
+    async def slow_left_hook(conn, room_id):
+        await asyncio.sleep(0.3)
+        left.append(room_id)
+        hook_done.set()
+
+    hub.add_room_hooks(left=slow_left_hook)
+    alice = ChatClient(str(server.make_url("/")))
+    await alice.register()
+    await alice.connect()
+    assert len(hub.connections) == 1
+    await alice.close()
+
+    async with asyncio.timeout(5):
+        await hook_done.wait()
+    await asyncio.sleep(0)  # the rest of the detach after the hook
+    assert left == ["general"]
+    assert hub.connections == []
+    assert await app[BROKER].presence_list("general") == []
