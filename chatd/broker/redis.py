@@ -53,8 +53,8 @@ COMMAND_POOL_SIZE = 128
 #: Presence entries per upsert script call, and rooms per listing call. A node's
 #: heartbeat refreshes every socket in every room: one call per socket kept the
 #: event loop busy for a second every 15 s with 2,000 sockets (the p99 tail of
-#: benchmark scenario 3), one call for all of them would hold Redis (single
-#: threaded) for as long. Chunks of this size take about a millisecond there.
+#: benchmark scenario 3), while one script over all of them would keep Redis,
+#: which runs one script at a time, from answering anyone else until it ended.
 PRESENCE_BATCH = 500
 PRESENCE_LIST_BATCH = 100
 

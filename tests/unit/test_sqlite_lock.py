@@ -62,17 +62,23 @@ async def test_the_store_writes_only_while_no_other_process_holds_the_lock(
     try:
         await store.create_room(a_room("general"))
         user = await store.create_user("Alice", "hash")
-        # Another process (here: another open file description) holds the lock.
-        fd = os.open(f"{path}.lock", os.O_RDWR)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        append = asyncio.ensure_future(store.append_message(a_message("general", user, "hi")))
-        create = asyncio.ensure_future(store.create_user("Bob", "hash"))
-        await asyncio.sleep(0.3)
-        assert not append.done() and not create.done()
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-        message, _ = await asyncio.wait_for(append, 5)
-        assert message.seq == 1
-        assert (await asyncio.wait_for(create, 5)).username == "Bob"
+        # Another process (here: another open file description) holds the lock,
+        # first while a message is appended (group commit), then while a user is
+        # created (a transaction of several statements): each waits for it.
+        writes = [
+            lambda: store.append_message(a_message("general", user, "hi")),
+            lambda: store.create_user("Bob", "hash"),
+        ]
+        for write in writes:
+            fd = os.open(f"{path}.lock", os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            pending = asyncio.ensure_future(write())
+            await asyncio.sleep(0.3)
+            assert not pending.done()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            await asyncio.wait_for(pending, 5)
+        assert await store.last_seq("general") == 1
+        assert (await store.get_user_by_name("Bob")) is not None
     finally:
         await store.close()
