@@ -75,5 +75,5 @@ def machine_facts() -> dict[str, Any]:
         "redis_server": _redis_version(),
         "packages": {name: _version(name) for name in (
             "aiohttp", "orjson", "uvloop", "python-socketio", "python-engineio", "redis",
-            "PyJWT", "hdrhistogram", "psutil", "chatd")},
+            "hiredis", "PyJWT", "hdrhistogram", "psutil", "chatd")},
     }
