@@ -22,6 +22,8 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
 from redis.typing import EncodableT
 
+from chatd.futures import fail_all, settle
+
 _Pending = tuple[tuple[EncodableT, ...], "asyncio.Future[Any]"]
 
 
@@ -85,17 +87,9 @@ class CommandBatcher:
                     results = await pipe.execute(raise_on_error=False)
         except Exception as exc:
             # The connection failed (or timed out): every command shares its fate.
-            for _args, reply in live:
-                if not reply.done():
-                    reply.set_exception(exc)
+            fail_all([reply for _args, reply in live], exc)
             return
-        for (_args, reply), result in zip(live, results, strict=True):
-            if reply.done():
-                continue
-            if isinstance(result, Exception):
-                reply.set_exception(result)
-            else:
-                reply.set_result(result)
+        settle([reply for _args, reply in live], results)
 
 
 async def _one(redis: Redis, args: tuple[EncodableT, ...]) -> Any:

@@ -27,6 +27,7 @@ from functools import partial
 from typing import Any, Final
 
 from chatd.clock import new_id, now_ms
+from chatd.futures import fail_all, settle
 from chatd.store.base import EventKind, Message, NewMessage, StoreError
 from chatd.store.sqlite_conversations import ROOM_MENTION
 from chatd.store.sqlite_rows import attachments_json, mentions_json, message_from_row
@@ -68,28 +69,17 @@ class AppendBatcher:
                         partial(append_batch, batch=news)
                     )
                 except BaseException as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(
-                                exc if isinstance(exc, Exception) else StoreError("store closed")
-                            )
+                    error = exc if isinstance(exc, Exception) else StoreError("store closed")
+                    fail_all([future for _, future in batch], error)
                     if not isinstance(exc, Exception):
                         raise
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if future.done():
-                        continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
+                settle([future for _, future in batch], results)
         finally:
             self._task = None
             # Appends queued after a cancellation fail instead of waiting forever.
             pending, self._pending = self._pending, []
-            for _, future in pending:
-                if not future.done():
-                    future.set_exception(StoreError("sqlite store is closing"))
+            fail_all([future for _, future in pending], StoreError("sqlite store is closing"))
 
     async def close(self) -> None:
         """Wait for the batches under way (called before the connection closes)."""
