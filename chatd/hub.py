@@ -131,7 +131,7 @@ class Hub:
         returns, and the socket is still fully detached. Cut short, it stayed in
         its rooms, online and in its calls until their TTLs ran out.
         """
-        task = asyncio.ensure_future(self._detach(conn))
+        task = asyncio.create_task(self._detach(conn))
         self._detaching.add(task)
         task.add_done_callback(self._detaching.discard)
         await asyncio.shield(task)
@@ -309,9 +309,10 @@ class Hub:
 
     async def broadcast_presence(self, room_id: str) -> None:
         """Send the room's online list to every member on every node (unthrottled)."""
-        users = await self._presence_list(room_id)
-        if users is None:
+        online = await self._presence_lists([room_id])
+        if online is None:
             return
+        users = online[room_id]
         if room_id in self._rooms:  # not after the room's last socket here left
             self._presence_seen[room_id] = users
             interval = PRESENCE_INTERVAL_SECONDS * max(
@@ -334,10 +335,8 @@ class Hub:
             entry = _entry(conn)
             entries += [(room_id, entry) for room_id in conn.rooms]
         await self._presence_call(self._broker.presence_refresh_many(entries, self.presence_ttl))
-        try:
-            online = await self._broker.presence_lists(self.local_rooms())
-        except Exception as exc:
-            logger.warning("presence unavailable: %s", exc)
+        online = await self._presence_lists(self.local_rooms())
+        if online is None:
             return
         for room_id, users in online.items():
             if room_id in self._rooms and users != self._presence_seen.get(room_id):
@@ -565,11 +564,11 @@ class Hub:
         with suppress(Exception):
             await self._broker.unsubscribe(channel)
 
-    async def _presence_list(self, room_id: str) -> list[tuple[str, str]] | None:
+    async def _presence_lists(self, room_ids: list[str]) -> dict[str, list[tuple[str, str]]] | None:
         try:
-            return await self._broker.presence_list(room_id)
+            return await self._broker.presence_lists(room_ids)
         except Exception as exc:
-            logger.warning("presence of %s unavailable: %s", room_id, exc)
+            logger.warning("presence of %d room(s) unavailable: %s", len(room_ids), exc)
             return None
 
     async def _presence_call(self, call: Any) -> None:
