@@ -30,6 +30,11 @@ from chatd.store.base import (
     User,
 )
 from chatd.store.sqlite_appends import AppendBatcher
+from chatd.store.sqlite_checkpoint import (
+    BACKSTOP_PAGES,
+    JOURNAL_SIZE_LIMIT_BYTES,
+    Checkpointer,
+)
 from chatd.store.sqlite_conversations import (
     CONVERSATIONS_MIGRATION,
     SqliteConversations,
@@ -203,6 +208,7 @@ class SqliteStore(SqliteConversations):
         #: Taken around every write transaction, for writers in other processes.
         self._write_lock = WriteLock(path, BUSY_TIMEOUT_MS / 1000)
         self._appends = AppendBatcher(self._run_write)
+        self._checkpointer = Checkpointer(path)
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
@@ -230,7 +236,11 @@ class SqliteStore(SqliteConversations):
         # Deleted messages must be gone from the file, not just unlinked:
         # freed pages are zeroed (FAST: without extra I/O where it can).
         await self._writer.execute("PRAGMA secure_delete = FAST")
+        # Checkpoints run in the background (sqlite_checkpoint), not in commits.
+        await self._writer.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+        await self._writer.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
         await self._migrate()
+        self._checkpointer.start()
         self._reader = await self._new_connection()
         # A read path that cannot write, so no write can bypass the lock.
         await self._reader.execute("PRAGMA query_only = ON")
@@ -250,6 +260,7 @@ class SqliteStore(SqliteConversations):
         if reader is not None:
             await reader.close()
         await self._appends.close()
+        await self._checkpointer.close()
         async with self._lock:  # after any write transaction under way
             writer, self._writer = self._writer, None
             if writer is not None:
@@ -309,6 +320,7 @@ class SqliteStore(SqliteConversations):
                     await asyncio.shield(db.rollback())
                     raise
                 await asyncio.shield(db.commit())
+                self._checkpointer.wrote()
             finally:
                 await asyncio.shield(on_thread(db, self._write_lock.release))
 
@@ -526,7 +538,9 @@ class SqliteStore(SqliteConversations):
                 with lock:
                     return fn(conn)
 
-            return await on_thread(db, locked, db._conn)
+            result = await on_thread(db, locked, db._conn)
+            self._checkpointer.wrote()
+            return result
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
         async with self._read() as db:
