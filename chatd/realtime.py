@@ -34,7 +34,7 @@ def realtime_context(
             ttl=settings.presence_ttl,
             ring_seconds=settings.call_ring_seconds,
         )
-        sockets = app[SOCKET_CLOCK] = SocketClock(lambda: hub.connections)
+        sockets = app[SOCKET_CLOCK] = SocketClock()
         services = Services(
             settings=app[SETTINGS],
             store=app[STORE],
