@@ -41,6 +41,14 @@ class Sizes:
     #: the whole ramp (the full run's first runs ended at 1-2 msg/s, the second
     #: runs at 57.7).
     s1_warmup_s: float = 10.0
+    #: The ramp goes on past a step over the p99 limit (not past one that lost,
+    #: rejected or failed anything) until this many steps in a row are over it.
+    #: On two shared cores p99 at 1-2 msg/s is one fan-out's own time, ~50 ms,
+    #: and higher at 1 msg/s than at 10-60 (a fan-out from idle finds cold caches
+    #: and sleeping processes): stopping at the first step over made the result
+    #: a coin toss at the floor. The issue's literal rule (stop there) is still
+    #: reported: `clean_rate_until_first_breach`.
+    s1_patience: int = 3
 
     # 2. Many small rooms on two nodes sharing Redis.
     s2_conns: int = 5000

@@ -9,7 +9,8 @@ from typing import Any
 
 #: Summary fields printed per scenario, in this order, with their column titles.
 TABLE_FIELDS: dict[int, list[tuple[str, str]]] = {
-    1: [("highest_clean_rate", "clean msg/s"), ("deliveries_per_s", "deliv/s"),
+    1: [("highest_clean_rate", "clean msg/s"),
+        ("clean_rate_until_first_breach", "until 1st breach"), ("deliveries_per_s", "deliv/s"),
         ("p99_ms", "p99 ms"), ("lost", "lost"),
         ("cpu_s_per_million_deliveries", "CPU-s/M"), ("server_rss_mb", "RSS MiB")],
     2: [("deliveries_per_s", "deliv/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
