@@ -59,7 +59,6 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         steps: list[dict[str, Any]] = []
         best: PhaseResult | None = None
         until_first_breach: PhaseResult | None = None
-        breached = False
         over_in_a_row = 0
         async with connected(ctx, target, layout, info) as gen:
             rate = sz.s1_start_rate
@@ -74,10 +73,9 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
                 if clean:
                     best = res
                     over_in_a_row = 0
-                    if not breached:
+                    if all(s["clean"] for s in steps):
                         until_first_breach = res
                 else:
-                    breached = True
                     over_in_a_row += 1
                     if not delivered_everything(res) or over_in_a_row >= sz.s1_patience:
                         break
