@@ -42,6 +42,11 @@ GAP_POLL_SECONDS = 0.02
 #: PRESENCE_USERS_PER_INTERVAL online users, at most PRESENCE_MAX_INTERVAL_SECONDS):
 #: every broadcast carries the whole online list to every member, so a join
 #: storm in a room of N would otherwise cost O(N^2) frames of O(N) bytes.
+#: While changes keep coming (each interval ends with a folded broadcast) the
+#: interval doubles, up to the maximum; the first change after a quiet interval
+#: goes out at once and starts again from the room's base interval. In a
+#: reconnect storm every room's members come back over seconds, and a fixed
+#: 0.1 s sent most rooms a full list per returning member.
 PRESENCE_INTERVAL_SECONDS = 0.1
 PRESENCE_USERS_PER_INTERVAL = 100
 PRESENCE_MAX_INTERVAL_SECONDS = 2.0
@@ -77,6 +82,7 @@ class Hub:
         #: Presence throttling (see PRESENCE_INTERVAL_SECONDS): when each room may
         #: broadcast next, and the trailing broadcasts waiting for that time.
         self._presence_next: dict[str, float] = {}
+        self._presence_interval: dict[str, float] = {}
         self._presence_pending: dict[str, asyncio.Task[None]] = {}
         #: Events that arrived ahead of a missing seq, by room then seq.
         self._held: dict[str, dict[int, bytes]] = defaultdict(dict)
@@ -241,6 +247,7 @@ class Hub:
             self._held.pop(room_id, None)
             self._presence_seen.pop(room_id, None)
             self._presence_next.pop(room_id, None)
+            self._presence_interval.pop(room_id, None)
             # A trailing broadcast still goes out: other nodes' members of the
             # room learn that the last of ours left.
             await self._unsubscribe(room_channel(room_id))
@@ -305,22 +312,34 @@ class Hub:
             await asyncio.sleep(wait)
         finally:
             self._presence_pending.pop(room_id, None)
-        await self.broadcast_presence(room_id)
+        await self.broadcast_presence(room_id, folded=True)
 
-    async def broadcast_presence(self, room_id: str) -> None:
-        """Send the room's online list to every member on every node (unthrottled)."""
+    async def broadcast_presence(self, room_id: str, *, folded: bool = False) -> None:
+        """Send the room's online list to every member on every node (unthrottled).
+
+        `folded`: this broadcast carries changes that came within the room's
+        interval, so the next interval is twice as long (PRESENCE_INTERVAL_SECONDS).
+        """
+        if room_id in self._rooms:  # not after the room's last socket here left
+            # The room's next slot is taken before the list is read: changes that
+            # come while it is read (a round trip on Redis) are folded into the
+            # next broadcast. Taken after the read, as it once was, every join of
+            # a concurrent storm found the slot free and sent a list of its own.
+            users_seen = len(self._presence_seen.get(room_id, ()))
+            interval = PRESENCE_INTERVAL_SECONDS * max(
+                1, users_seen / PRESENCE_USERS_PER_INTERVAL
+            )
+            if folded:
+                interval = max(interval, 2 * self._presence_interval.get(room_id, 0.0))
+            interval = min(interval, PRESENCE_MAX_INTERVAL_SECONDS)
+            self._presence_interval[room_id] = interval
+            self._presence_next[room_id] = asyncio.get_running_loop().time() + interval
         online = await self._presence_lists([room_id])
         if online is None:
             return
         users = online[room_id]
-        if room_id in self._rooms:  # not after the room's last socket here left
+        if room_id in self._rooms:
             self._presence_seen[room_id] = users
-            interval = PRESENCE_INTERVAL_SECONDS * max(
-                1, len(users) / PRESENCE_USERS_PER_INTERVAL
-            )
-            self._presence_next[room_id] = asyncio.get_running_loop().time() + min(
-                interval, PRESENCE_MAX_INTERVAL_SECONDS
-            )
         await self.publish_ephemeral(room_id, frames.presence(room_id, users))
 
     # -- heartbeats and recovery -------------------------------------------------------
