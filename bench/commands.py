@@ -182,3 +182,6 @@ class StormReport:
     missing: int
     reconnect_attempts: int
     errors: dict[str, int] = field(default_factory=dict)
+    #: Per reconnected client: when it was back, and when its successful attempt began.
+    ready_ns: list[int] = field(default_factory=list)
+    attempt_ns: list[int] = field(default_factory=list)

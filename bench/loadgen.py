@@ -304,7 +304,11 @@ class LoadGen:
                     drain_max_s: float = 30.0, stall_s: float = 3.0) -> PhaseResult:
         """Offer `rate` messages/s for `duration_s`, then drain until every expected
         delivery arrived, nothing arrived for `stall_s` while no client was away
-        reconnecting, or `drain_max_s` passed."""
+        reconnecting and no message waited for its ack, or `drain_max_s` passed.
+
+        A message not yet acked is one the server has not answered: still at work
+        (after a reconnect storm it was seconds behind), not lost; the drain waits
+        for it, up to `drain_max_s`."""
         total_senders = sum(self._senders_per_worker)
         t0 = time.time_ns() + 300_000_000  # time for every worker to get the command
         cmds = [PhaseStart(name, rate * s / total_senders if total_senders else 0.0, t0,
@@ -329,7 +333,7 @@ class LoadGen:
             now = time.monotonic()
             if received >= self._expected(sent, rejected) and pending == 0 and not away:
                 break
-            if received != last_received or away:
+            if received != last_received or away or pending:
                 last_received, last_change = received, now
             if now - last_change > stall_s or now - drain_start > drain_max_s:
                 break
@@ -425,4 +429,6 @@ class LoadGen:
             missing=sum(r.missing for r in reports),
             reconnect_attempts=sum(r.reconnect_attempts for r in reports),
             errors=dict(errors),
+            ready_ns=[ns for r in reports for ns in r.ready_ns],
+            attempt_ns=[ns for r in reports for ns in r.attempt_ns],
         )

@@ -99,6 +99,7 @@ class Client:
 
     __slots__ = (
         "ahead",
+        "attempt_ns",
         "contig",
         "contig_at_arm",
         "n",
@@ -130,6 +131,9 @@ class Client:
         #: held when the storm was armed, and each later advance of `contig` as
         #: (room, contig, ns), so catch-up times can be computed once targets are known.
         self.ready_ns = 0
+        #: When the attempt that brought it back started (before: backoff; after:
+        #: the server's handshake, hello and rejoin).
+        self.attempt_ns = 0
         self.contig_at_arm: dict[str, int] = {}
         self.timeline: list[tuple[str, int, int]] | None = None
         self.reconnecting = False
@@ -444,6 +448,7 @@ class Worker:
             while not self.closing:
                 await asyncio.sleep(random.uniform(0, delay))
                 self.reconnect_attempts += 1
+                c.attempt_ns = time.time_ns()
                 try:
                     await self.open(c)
                     break
@@ -464,6 +469,10 @@ class Worker:
                 # stores each once. (Not done for the peer: it has no nonce dedupe.)
                 for _, _, frame in list(c.pending.values()):
                     await c.ws.send_str(frame)
+            else:
+                # Never to be acked: the old connection took them down with it.
+                # Their deliveries stay expected, and so count as lost.
+                c.pending.clear()
             c.ready_ns = time.time_ns()
         finally:
             c.reconnecting = False
@@ -601,6 +610,8 @@ class Worker:
             missing=missing,
             reconnect_attempts=self.reconnect_attempts,
             errors=dict(self.reconnect_errors),
+            ready_ns=[c.ready_ns for c in reconnected],
+            attempt_ns=[c.attempt_ns for c in reconnected],
         )
 
 

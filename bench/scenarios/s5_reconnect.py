@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from bench.loadgen import room_layout
@@ -89,15 +90,30 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         "reconnect_errors": status.errors,
         "node_exit_code": restart.get("exit_code"),
         "downtime_s": since(int(t_up), t_kill),
+        # The downtime's two halves: the old process's shutdown, the new one's start.
+        "stop_s": since(int(restart.get("t_down_ns", 0)), t_kill),
+        "start_s": since(int(t_up), restart.get("t_down_ns", 0)),
         "all_reconnected_after_up_s": since(status.last_ready_ns, t_up),
         "all_caught_up_after_kill_s": since(status.last_caught_ns, t_kill)
         if status.caught_up == status.clients else None,
         "rooms_with_acked_messages_at_kill": len(targets),
         "resume_supported": target_resumes(target),
+        # Where "all reconnected" went: waiting out the backoff (the successful
+        # attempt's start) or in the server (that attempt's handshake to rejoin).
+        "after_up_s": {
+            "back": spread(ns - t_up for ns in status.ready_ns),
+            "attempt_started": spread(ns - t_up for ns in status.attempt_ns),
+            "attempt_took": spread(
+                r - a for r, a in zip(status.ready_ns, status.attempt_ns, strict=True)),
+        } if t_up else None,
     }
     info["phases"] = [steady.to_json(), storm.to_json()]
     s = info["storm"]
-    ctx.log(f"  storm: downtime {s['downtime_s']}s, {s['reconnected']}/{s['clients']} back "
+    if s["after_up_s"]:
+        ctx.log("  after up (s, p50/p90/max): " + "; ".join(
+            f"{k} {v['p50']}/{v['p90']}/{v['max']}" for k, v in s["after_up_s"].items()))
+    ctx.log(f"  storm: downtime {s['downtime_s']}s (stop {s['stop_s']}, start {s['start_s']}), "
+            f"{s['reconnected']}/{s['clients']} back "
             f"{s['all_reconnected_after_up_s']}s after up, {s['caught_up']} caught up "
             f"(all by {s['all_caught_up_after_kill_s']}s after kill), "
             f"lost {storm.lost}, missing seqs {s['missing_seqs']}")
@@ -106,6 +122,18 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
                        "all_reconnected_after_up_s": s["all_reconnected_after_up_s"],
                        "downtime_s": s["downtime_s"]}
     return info
+
+
+def spread(nanoseconds: Iterable[float]) -> dict[str, float] | None:
+    """p50, p90 and max of durations given in ns, in seconds."""
+    values = sorted(nanoseconds)
+    if not values:
+        return None
+
+    def at(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))] / 1e9, 3)
+
+    return {"p50": at(0.5), "p90": at(0.9), "max": round(values[-1] / 1e9, 3)}
 
 
 def target_resumes(target: Target) -> bool:
