@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import aiosqlite
 
@@ -40,7 +40,6 @@ from chatd.store.sqlite_conversations import (
     SqliteConversations,
 )
 from chatd.store.sqlite_lock import WriteLock
-from chatd.store.sqlite_point import PointBusy, PointReader
 from chatd.store.sqlite_rows import all_rows, changes, message_from_row, on_thread, one, scalar
 
 logger = logging.getLogger(__name__)
@@ -205,8 +204,6 @@ class SqliteStore(SqliteConversations):
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        #: Look-ups of one row by key, on the loop's thread (see sqlite_point).
-        self._points: PointReader | None = None
         self._lock = asyncio.Lock()
         #: Taken around every write transaction, for writers in other processes.
         self._write_lock = WriteLock(path, BUSY_TIMEOUT_MS / 1000)
@@ -247,7 +244,6 @@ class SqliteStore(SqliteConversations):
         self._reader = await self._new_connection()
         # A read path that cannot write, so no write can bypass the lock.
         await self._reader.execute("PRAGMA query_only = ON")
-        self._points = PointReader(self.path)
         logger.info("sqlite store open at %s", self.path)
 
     async def _new_connection(self) -> aiosqlite.Connection:
@@ -260,9 +256,6 @@ class SqliteStore(SqliteConversations):
 
     async def close(self) -> None:
         """Close both connections; the instance is unusable afterwards."""
-        points, self._points = self._points, None
-        if points is not None:
-            points.close()
         reader, self._reader = self._reader, None
         if reader is not None:
             await reader.close()
@@ -298,17 +291,6 @@ class SqliteStore(SqliteConversations):
         if self._reader is None:
             raise StoreError("sqlite store is not open")
         yield self._reader
-
-    async def _lookup(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Row | None:
-        """One row by primary or unique key: read on the loop's thread (see
-        sqlite_point), or on the read thread if the file is busy."""
-        if self._points is None:
-            raise StoreError("sqlite store is not open")
-        try:
-            return self._points.row(sql, params)
-        except PointBusy:
-            async with self._read() as db:
-                return await one(db, sql, params)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -363,13 +345,15 @@ class SqliteStore(SqliteConversations):
         return user
 
     async def get_user(self, user_id: str) -> User | None:
-        row = await self._lookup("SELECT * FROM users WHERE id = ?", (user_id,))
+        async with self._read() as db:
+            row = await one(db, "SELECT * FROM users WHERE id = ?", (user_id,))
         return None if row is None else _user(row)
 
     async def get_user_by_name(self, username: str) -> User | None:
-        row = await self._lookup(
-            "SELECT * FROM users WHERE username_key = ?", (_username_key(username),)
-        )
+        async with self._read() as db:
+            row = await one(
+                db, "SELECT * FROM users WHERE username_key = ?", (_username_key(username),)
+            )
         return None if row is None else _user(row)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> int:
@@ -402,9 +386,10 @@ class SqliteStore(SqliteConversations):
             )
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        row = await self._lookup(
-            "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
-        )
+        async with self._read() as db:
+            row = await one(
+                db, "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
+            )
         return None if row is None else _refresh_token(row)
 
     async def use_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
@@ -455,7 +440,8 @@ class SqliteStore(SqliteConversations):
         return _room(row)
 
     async def get_room(self, room_id: str) -> Room | None:
-        row = await self._lookup("SELECT * FROM rooms WHERE id = ?", (room_id,))
+        async with self._read() as db:
+            row = await one(db, "SELECT * FROM rooms WHERE id = ?", (room_id,))
         return None if row is None else _room(row)
 
     async def list_public_rooms(self) -> list[Room]:
@@ -505,10 +491,13 @@ class SqliteStore(SqliteConversations):
         return await self.member_role(room_id, user_id) is not None
 
     async def member_role(self, room_id: str, user_id: str) -> str | None:
-        row = await self._lookup(
-            "SELECT role FROM memberships WHERE room_id = ? AND user_id = ?", (room_id, user_id)
-        )
-        return None if row is None else str(row["role"])
+        async with self._read() as db:
+            role: str | None = await scalar(
+                db,
+                "SELECT role FROM memberships WHERE room_id = ? AND user_id = ?",
+                (room_id, user_id),
+            )
+        return role
 
     async def member_ids(self, room_id: str) -> list[str]:
         async with self._read() as db:
@@ -554,9 +543,12 @@ class SqliteStore(SqliteConversations):
             return result
 
     async def get_message(self, room_id: str, message_id: str) -> Message | None:
-        row = await self._lookup(
-            "SELECT * FROM messages WHERE id = ? AND room_id = ?", (message_id, room_id)
-        )
+        async with self._read() as db:
+            row = await one(
+                db,
+                "SELECT * FROM messages WHERE id = ? AND room_id = ?",
+                (message_id, room_id),
+            )
         return None if row is None else message_from_row(row)
 
     async def messages_before(
@@ -594,8 +586,11 @@ class SqliteStore(SqliteConversations):
         return [message_from_row(r) for r in rows]
 
     async def last_seq(self, room_id: str) -> int:
-        row = await self._lookup("SELECT last_seq FROM rooms WHERE id = ?", (room_id,))
-        return 0 if row is None else int(row["last_seq"])
+        async with self._read() as db:
+            seq: int | None = await scalar(
+                db, "SELECT last_seq FROM rooms WHERE id = ?", (room_id,)
+            )
+        return seq or 0
 
 
 _ROLES: Final = frozenset({"owner", "moderator", "member"})
