@@ -80,7 +80,8 @@ class Hub:
         self._room_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._presence_seen: dict[str, list[tuple[str, str]]] = {}
         #: Presence throttling (see PRESENCE_INTERVAL_SECONDS): when each room may
-        #: broadcast next, and the trailing broadcasts waiting for that time.
+        #: broadcast next, the interval that time came from (doubled while changes
+        #: keep coming), and the trailing broadcasts waiting for that time.
         self._presence_next: dict[str, float] = {}
         self._presence_interval: dict[str, float] = {}
         self._presence_pending: dict[str, asyncio.Task[None]] = {}
@@ -325,6 +326,7 @@ class Hub:
             # come while it is read (a round trip on Redis) are folded into the
             # next broadcast. Taken after the read, as it once was, every join of
             # a concurrent storm found the slot free and sent a list of its own.
+            # The room's size is therefore the one its last broadcast saw.
             users_seen = len(self._presence_seen.get(room_id, ()))
             interval = PRESENCE_INTERVAL_SECONDS * max(
                 1, users_seen / PRESENCE_USERS_PER_INTERVAL
