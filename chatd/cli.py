@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 from collections.abc import Sequence
 
 from aiohttp import web
 
-from chatd import __version__
+from chatd import __version__, gc_policy
 from chatd.app import create_app
 from chatd.settings import SettingsError, load_settings
 
@@ -45,18 +44,6 @@ def _use_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def _freeze_startup_objects() -> None:
-    """Keep what start-up made (modules, classes, the app) out of every later GC pass.
-
-    A full (generation 2) collection walks every tracked object; with thousands of
-    sockets it paused the event loop for 40-110 ms, a few times a minute, which
-    was the p99 of benchmark scenario 3 with Redis. Start-up's objects live as long
-    as the process, so the collector never needs to look at them again.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
@@ -72,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _use_uvloop()
     app = create_app(settings)
-    _freeze_startup_objects()
+    gc_policy.apply(app)
     url = f"http://{settings.host}:{settings.port}/"
     web.run_app(
         app,
