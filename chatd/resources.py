@@ -6,7 +6,6 @@ production one when its variable (MONGODB_URI, REDIS_URL, S3_BUCKET) is set.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -129,12 +128,10 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
 
 async def auth_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    # The dummy hash for unknown users costs one bcrypt: keep it off the loop too.
-    hasher = await asyncio.to_thread(PasswordHasher, settings.bcrypt_rounds)
     app[AUTH] = AuthService(
         store=app[STORE],
         broker=app[BROKER],
-        hasher=hasher,
+        hasher=PasswordHasher(settings.bcrypt_rounds),
         tokens=AccessTokens(settings.secret_key),
         throttle=LoginThrottle(app[BROKER], settings.redis_prefix),
         key_prefix=settings.redis_prefix,

@@ -14,6 +14,10 @@ import hashlib
 
 import bcrypt
 
+#: What follows bcrypt's 29 characters of version, cost and salt: the 23-byte digest
+#: in 31 characters of its base64 alphabet.
+_DIGEST_CHARS = 31
+
 
 def _prehash(password: str) -> bytes:
     return base64.b64encode(hashlib.sha256(password.encode()).digest())
@@ -26,7 +30,11 @@ class PasswordHasher:
         self._rounds = rounds
         # Verified against when the username is unknown, so that case costs the
         # same bcrypt as a wrong password and timing does not reveal accounts.
-        self._dummy_hash = bcrypt.hashpw(b"chatd-dummy", bcrypt.gensalt(rounds))
+        # A well-formed hash with a fresh salt at the same cost and an all-zero
+        # digest: checking it runs the full bcrypt, and no password hashes to it
+        # (one in 2^184). Hashing a dummy password here instead cost one bcrypt at
+        # every start (~0.3 s at 12 rounds, over a third of the time to /healthz).
+        self._dummy_hash = bcrypt.gensalt(rounds) + b"." * _DIGEST_CHARS
 
     async def hash(self, password: str) -> str:
         salt = bcrypt.gensalt(self._rounds)

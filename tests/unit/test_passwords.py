@@ -34,3 +34,17 @@ async def test_hashes_verify_and_are_salted():
     assert first != second
     assert await hasher.verify("same password", first)
     assert not await hasher.verify("other password", first)
+
+
+async def test_a_new_hasher_spends_no_bcrypt_while_an_unknown_user_still_costs_one():
+    # Built at every start: a bcrypt at the default 12 rounds (~0.3 s) used to
+    # lengthen each restart. Compared, not timed against a constant.
+    started = time.perf_counter()
+    hasher = PasswordHasher(rounds=12)
+    built = time.perf_counter() - started
+
+    started = time.perf_counter()
+    assert not await hasher.verify("any password", None)
+    unknown_user = time.perf_counter() - started
+
+    assert built < unknown_user / 20, (built, unknown_user)
