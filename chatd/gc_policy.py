@@ -12,8 +12,9 @@ milliseconds. Three measured costs (benchmark scenarios 3 and 5) set this policy
   generation has grown by a quarter since the last one. A heap that grows fast,
   5,000 clients reconnecting to a restarted node, got seven of them in its
   first seconds (24-228 ms each, ~0.7 s of the loop in all) and they found
-  nothing to free. With FULL_PASS_EVERY a full pass waits for a hundred younger
-  passes (~70,000 surviving allocations at CPython's first threshold of 700).
+  nothing to free. With FULL_PASS_EVERY a full pass waits for a hundred
+  generation-1 passes (~700,000 net allocations of tracked objects at CPython's
+  default thresholds); cycles among old objects wait that much longer for it.
 - A node going away (SIGTERM) has no use for full passes over a heap it is
   about to drop: three of them (250-460 ms) ran during one 2 s shutdown with
   5,000 sockets. The heap is frozen when the shutdown starts.

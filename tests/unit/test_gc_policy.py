@@ -1,4 +1,4 @@
-"""The process's garbage-collector policy: few full passes while the heap grows, none at exit."""
+"""The process's garbage-collector policy: few full passes while the heap grows, a frozen heap at shutdown."""
 
 from __future__ import annotations
 
