@@ -55,6 +55,8 @@ class Sizes:
     s2_room_size: int = 10
     s2_rate: float = 500.0
     s2_duration_s: float = 20.0
+    #: Same load, unreported, before the measured phase (as s3_warmup_s).
+    s2_warmup_s: float = 5.0
 
     # 3. Fixed load latency.
     s3_conns: int = 2000
@@ -103,7 +105,7 @@ QUICK = Sizes(
     warm_timeout_s=8.0,
     s1_members=40, s1_senders=40, s1_start_rate=20.0, s1_factor=2.0, s1_step_s=1.5,
     s1_max_steps=3, s1_warmup_s=0.5,
-    s2_conns=60, s2_room_size=10, s2_rate=60.0, s2_duration_s=2.0,
+    s2_conns=60, s2_room_size=10, s2_rate=60.0, s2_duration_s=2.0, s2_warmup_s=0.5,
     s3_conns=60, s3_room_size=10, s3_rate=60.0, s3_duration_s=2.0, s3_warmup_s=0.5,
     s4_steps=(100, 200), s4_settle_s=0.5, s4_source_ips=1,
     s5_clients=60, s5_room_size=10, s5_rate=40.0, s5_steady_s=1.0, s5_kill_after_s=1.0,
