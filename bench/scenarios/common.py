@@ -101,6 +101,21 @@ async def measured_phase(ctx: ScenarioContext, gen: LoadGen, target: Target, nam
     return res
 
 
+async def warmed_phase(ctx: ScenarioContext, gen: LoadGen, target: Target, name: str,
+                       rate: float, duration_s: float, warmup_s: float,
+                       ) -> tuple[PhaseResult, list[dict[str, Any]]]:
+    """`warmup_s` at the same load (first-write and cache costs, fresh connections
+    settling), then the measured phase. Both go in the results; only the measured
+    one is the scenario's headline."""
+    phases = []
+    if warmup_s > 0:
+        warm = await measured_phase(ctx, gen, target, f"{name}-warmup", rate, warmup_s)
+        phases.append(warm.to_json())
+    res = await measured_phase(ctx, gen, target, name, rate, duration_s)
+    phases.append(res.to_json())
+    return res, phases
+
+
 def headline(res: PhaseResult) -> dict[str, Any]:
     """The figures every scenario prints (issue 9): deliveries/s, p50/p99/p99.9,
     lost, server CPU-s per million deliveries, server RSS."""

@@ -17,8 +17,8 @@ from bench.scenarios.common import (
     ScenarioContext,
     connected,
     headline,
-    measured_phase,
     tokens_for,
+    warmed_phase,
 )
 from bench.targets import Target
 
@@ -38,13 +38,8 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         layout = room_layout(prefix=f"s2{ctx.run_tag}", conns=sz.s2_conns,
                              room_size=sz.s2_room_size, nodes=NODES, token_for=token_for)
         async with connected(ctx, target, layout, info) as gen:
-            phases = []
-            if sz.s2_warmup_s > 0:
-                warm = await measured_phase(ctx, gen, target, "s2-warmup", sz.s2_rate,
-                                            sz.s2_warmup_s)
-                phases.append(warm.to_json())
-            res = await measured_phase(ctx, gen, target, "s2", sz.s2_rate, sz.s2_duration_s)
-            phases.append(res.to_json())
+            res, phases = await warmed_phase(ctx, gen, target, "s2", sz.s2_rate,
+                                             sz.s2_duration_s, sz.s2_warmup_s)
     finally:
         await target.stop()
     info["phases"] = phases

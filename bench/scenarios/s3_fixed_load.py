@@ -13,8 +13,8 @@ from bench.scenarios.common import (
     ScenarioContext,
     connected,
     headline,
-    measured_phase,
     tokens_for,
+    warmed_phase,
 )
 from bench.targets import Target
 
@@ -33,13 +33,8 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         layout = room_layout(prefix=f"s3{ctx.run_tag}", conns=sz.s3_conns,
                              room_size=sz.s3_room_size, nodes=1, token_for=token_for)
         async with connected(ctx, target, layout, info) as gen:
-            phases = []
-            if sz.s3_warmup_s > 0:
-                warm = await measured_phase(ctx, gen, target, "s3-warmup", sz.s3_rate,
-                                            sz.s3_warmup_s)
-                phases.append(warm.to_json())
-            res = await measured_phase(ctx, gen, target, "s3", sz.s3_rate, sz.s3_duration_s)
-            phases.append(res.to_json())
+            res, phases = await warmed_phase(ctx, gen, target, "s3", sz.s3_rate,
+                                             sz.s3_duration_s, sz.s3_warmup_s)
     finally:
         await target.stop()
     info["phases"] = phases
