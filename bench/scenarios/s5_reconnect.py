@@ -76,7 +76,7 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
                 await asyncio.sleep(0.2)
     finally:
         await target.stop()
-    t_kill, t_up = restart.get("t_kill_ns", 0), restart.get("t_up_ns", 0)
+    t_kill, t_down, t_up = (restart.get(k, 0) for k in ("t_kill_ns", "t_down_ns", "t_up_ns"))
 
     def since(ns: int, ref: float) -> float | None:
         return round((ns - ref) / 1e9, 3) if ns and ref else None
@@ -91,8 +91,8 @@ async def run(ctx: ScenarioContext, target: Target) -> dict[str, Any]:
         "node_exit_code": restart.get("exit_code"),
         "downtime_s": since(int(t_up), t_kill),
         # The downtime's two halves: the old process's shutdown, the new one's start.
-        "stop_s": since(int(restart.get("t_down_ns", 0)), t_kill),
-        "start_s": since(int(t_up), restart.get("t_down_ns", 0)),
+        "stop_s": since(int(t_down), t_kill),
+        "start_s": since(int(t_up), t_down),
         "all_reconnected_after_up_s": since(status.last_ready_ns, t_up),
         "all_caught_up_after_kill_s": since(status.last_caught_ns, t_kill)
         if status.caught_up == status.clients else None,
