@@ -19,8 +19,7 @@ from operator import itemgetter
 from typing import Any
 from urllib.parse import urlsplit
 
-from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection, BlockingConnectionPool, ConnectionPool
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
@@ -35,7 +34,7 @@ from chatd.broker.base import (
     Roster,
     room_users_key,
 )
-from chatd.broker.redis_batch import CommandBatcher
+from chatd.broker.redis_pipe import CommandPipe, LuaScript
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +43,6 @@ logger = logging.getLogger(__name__)
 #: request open: connecting and the subscriber's reads give up after it, a command
 #: as a whole after twice it (it may first queue for a pooled connection).
 DEFAULT_SOCKET_TIMEOUT = 2.0
-#: Command connections per node. Commands beyond this wait for a free one (up
-#: to the socket timeout) instead of failing: redis-py's default pool refuses
-#: a command outright past 100 connections, which a reconnect storm (thousands
-#: of hellos at once, each a few round trips) reaches within milliseconds.
-COMMAND_POOL_SIZE = 128
-
 #: Presence entries per upsert script call, and rooms per listing call. A node's
 #: heartbeat refreshes every socket in every room: one call per socket kept the
 #: event loop busy for a second every 15 s with 2,000 sockets (the p99 tail of
@@ -273,9 +266,9 @@ class RedisBroker(Broker):
     resume (messages published during the outage were missed here, but they
     are in the store).
 
-    Commands (publish, presence, counters, check) use a separate pool with
-    short socket timeouts and no retry loop beyond one immediate reconnect, so
-    during an outage they raise `BrokerUnavailable` quickly instead of hanging.
+    Commands (publish, presence, counters, check) share one pipelined
+    connection of their own with a short timeout and no retry loop, so during
+    an outage they raise `BrokerUnavailable` quickly instead of hanging.
     """
 
     def __init__(
@@ -291,8 +284,8 @@ class RedisBroker(Broker):
         self._prefix = prefix
         self._on_reconnect = on_reconnect
         self._timeout = socket_timeout
-        # A command's whole life: the wait for a pooled connection, which under a
-        # burst (thousands of hellos at once) takes its share, the send, the reply.
+        # A command's whole life: the connection (re)opening, the send, the reply,
+        # which under a burst (thousands of hellos at once) waits its turn.
         self._command_timeout = 2 * socket_timeout
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -304,35 +297,28 @@ class RedisBroker(Broker):
             # turn them into push frames routed around `read_response`).
             "protocol": 2,
         }
-        # One immediate retry: the first command after a Redis restart finds a
-        # dead pooled connection; the retry opens a fresh one.
-        # No socket_timeout here: `_call` bounds every command as a whole (pool
-        # wait, send and reply; `_command_timeout`), and a cancelled command drops
-        # its connection. redis-py would bound each send with asyncio.wait_for, a
-        # task per command.
-        self._command_pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=COMMAND_POOL_SIZE,
-            timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 1),
-            **options,
+        # Every command (publish, presence, counters, check) goes through one
+        # pipelined connection (chatd/broker/redis_pipe.py), which bounds each by
+        # `_command_timeout` and reconnects on the next command after a failure.
+        # Its reads have no socket timeout: the pipe's watchdog bounds them.
+        self._command_connections = ConnectionPool.from_url(url, **options)
+        self._commands = CommandPipe(
+            self._command_connections.make_connection, self._command_timeout
         )
-        self._redis = Redis(connection_pool=self._command_pool)
-        self._batch = CommandBatcher(self._redis, self._command_timeout)
         # The subscriber's own pool never retries on its own: every loss of the
         # connection must reach `_run`, which resubscribes and calls on_reconnect.
         self._sub_pool = ConnectionPool.from_url(
             url, retry=Retry(NoBackoff(), 0), socket_timeout=socket_timeout, **options
         )
-        self._upsert = self._redis.register_script(_PRESENCE_UPSERT)
-        self._presence_remove = self._redis.register_script(_PRESENCE_REMOVE)
-        self._presence_lists = self._redis.register_script(_PRESENCE_LISTS)
-        self._counter_incr = self._redis.register_script(_COUNTER_INCR)
-        self._counter_get = self._redis.register_script(_COUNTER_GET)
-        self._roster_put = self._redis.register_script(_ROSTER_PUT)
-        self._roster_remove = self._redis.register_script(_ROSTER_REMOVE)
-        self._roster_get = self._redis.register_script(_ROSTER_GET)
-        self._roster_prune = self._redis.register_script(_ROSTER_PRUNE)
+        self._upsert = LuaScript(_PRESENCE_UPSERT)
+        self._presence_remove = LuaScript(_PRESENCE_REMOVE)
+        self._presence_lists = LuaScript(_PRESENCE_LISTS)
+        self._counter_incr = LuaScript(_COUNTER_INCR)
+        self._counter_get = LuaScript(_COUNTER_GET)
+        self._roster_put = LuaScript(_ROSTER_PUT)
+        self._roster_remove = LuaScript(_ROSTER_REMOVE)
+        self._roster_get = LuaScript(_ROSTER_GET)
+        self._roster_prune = LuaScript(_ROSTER_PRUNE)
 
         self._listener: Listener | None = None
         self._channels: set[str] = set()
@@ -364,10 +350,8 @@ class RedisBroker(Broker):
                 with suppress(asyncio.CancelledError):
                     await task
         self._task = self._sub_sender = None
-        await self._batch.close()
-        await self._redis.aclose()
-        # A pool handed to Redis() is not closed by it.
-        await self._command_pool.aclose()
+        await self._commands.close()
+        await self._command_connections.aclose()
         await self._sub_pool.aclose()
 
     @property
@@ -376,14 +360,14 @@ class RedisBroker(Broker):
         return self._sub_conn is not None
 
     async def check(self) -> None:
-        await self._call(self._redis.ping())
+        await self._call(self._commands.execute("PING"))
 
     # -- pub/sub ---------------------------------------------------------------
     def set_listener(self, listener: Listener) -> None:
         self._listener = listener
 
     async def publish(self, channel: str, data: bytes) -> None:
-        await self._call(self._batch.execute("PUBLISH", channel, data))
+        await self._call(self._commands.execute("PUBLISH", channel, data))
 
     async def subscribe(self, channel: str) -> None:
         """Subscribe, returning once Redis has confirmed it when Redis is up.
@@ -598,18 +582,18 @@ class RedisBroker(Broker):
                 args.append(len(room_entries))
                 for entry in room_entries:
                     args += (_member(entry), entry.user_id)
-            await self._call(self._batch.script(self._upsert, keys, args))
+            await self._call(self._commands.script(self._upsert, keys, args))
 
     async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None:
         keys = [self._conns_key(room_id), room_users_key(room_id)]
-        await self._call(self._batch.script(self._presence_remove, keys, [_member(entry)]))
+        await self._call(self._commands.script(self._presence_remove, keys, [_member(entry)]))
 
     async def presence_lists(self, room_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         online: dict[str, list[tuple[str, str]]] = {}
         for start in range(0, len(room_ids), PRESENCE_LIST_BATCH):
             chunk = room_ids[start : start + PRESENCE_LIST_BATCH]
             keys = [k for room in chunk for k in (self._conns_key(room), room_users_key(room))]
-            replies = await self._call(self._batch.script(self._presence_lists, keys, []))
+            replies = await self._call(self._commands.script(self._presence_lists, keys, []))
             for room_id, members in zip(chunk, replies, strict=True):
                 online[room_id] = _online_users(members)
         return online
@@ -622,16 +606,18 @@ class RedisBroker(Broker):
         self, key: str, member: str, value: bytes, ttl: float, *, limit: int | None = None
     ) -> Revision:
         args: list[str | int | bytes] = [member, value, _ms(ttl), limit or 0]
-        rev = await self._call(self._batch.script(self._roster_put, self._roster_keys(key), args))
+        keys = self._roster_keys(key)
+        rev = await self._call(self._commands.script(self._roster_put, keys, args))
         return None if rev is None else int(rev)
 
     async def roster_remove(self, key: str, member: str) -> Revision:
         keys = self._roster_keys(key)
-        rev = await self._call(self._batch.script(self._roster_remove, keys, [member]))
+        rev = await self._call(self._commands.script(self._roster_remove, keys, [member]))
         return None if rev is None else int(rev)
 
     async def roster_get(self, key: str) -> Roster:
-        reply = await self._call(self._batch.script(self._roster_get, self._roster_keys(key), []))
+        keys = self._roster_keys(key)
+        reply = await self._call(self._commands.script(self._roster_get, keys, []))
         pairs = reply[1:]
         members = {bytes(pairs[i]).decode(): bytes(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         return Roster(int(reply[0]), members)
@@ -640,7 +626,7 @@ class RedisBroker(Broker):
         if not keys:
             return []
         redis_keys = [k for key in keys for k in self._roster_keys(key)]
-        changed = await self._call(self._batch.script(self._roster_prune, redis_keys, []))
+        changed = await self._call(self._commands.script(self._roster_prune, redis_keys, []))
         return [keys[int(i) - 1] for i in changed]
 
     # -- counters --------------------------------------------------------------
@@ -649,26 +635,29 @@ class RedisBroker(Broker):
 
     async def incr(self, key: str, ttl: float) -> int:
         keys = [self._counter_key(key)]
-        value = await self._call(self._batch.script(self._counter_incr, keys, [_ms(ttl)]))
+        value = await self._call(self._commands.script(self._counter_incr, keys, [_ms(ttl)]))
         return int(value)
 
     async def get_counter(self, key: str) -> tuple[int, float]:
         keys = [self._counter_key(key)]
-        value, pttl = await self._call(self._batch.script(self._counter_get, keys, []))
+        value, pttl = await self._call(self._commands.script(self._counter_get, keys, []))
         if value is None:
             return 0, 0.0
         # A key without a TTL (-1) cannot come from `incr`; report no time left.
         return int(value), max(int(pttl), 0) / 1000
 
     async def delete(self, key: str) -> None:
-        await self._call(self._batch.execute("DEL", self._counter_key(key)))
+        await self._call(self._commands.execute("DEL", self._counter_key(key)))
 
     # -- errors ----------------------------------------------------------------
     async def _call(self, op: Awaitable[Any]) -> Any:
-        """Await a command, turning any Redis or network failure into BrokerUnavailable."""
+        """Await a command, turning any Redis or network failure into BrokerUnavailable.
+
+        No timer here: the command pipe ends every command within the command
+        timeout (a timer per command cost as much as its whole reply).
+        """
         try:
-            async with asyncio.timeout(self._command_timeout):
-                return await op
+            return await op
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc, self._command_timeout) from exc
 
