@@ -41,8 +41,10 @@ logger = logging.getLogger(__name__)
 #: No answer within this many seconds is a Redis outage, not a slow reply (Redis
 #: answers in well under a millisecond), so callers fail fast instead of holding a
 #: request open: connecting and the subscriber's reads give up after it, a command
-#: as a whole after twice it (it may first queue for a pooled connection).
+#: as a whole after twice it (it may first wait for its connection to open, or
+#: behind a burst of other commands).
 DEFAULT_SOCKET_TIMEOUT = 2.0
+
 #: Presence entries per upsert script call, and rooms per listing call. A node's
 #: heartbeat refreshes every socket in every room: one call per socket kept the
 #: event loop busy for a second every 15 s with 2,000 sockets (the p99 tail of
@@ -267,8 +269,9 @@ class RedisBroker(Broker):
     are in the store).
 
     Commands (publish, presence, counters, check) share one pipelined
-    connection of their own with a short timeout and no retry loop, so during
-    an outage they raise `BrokerUnavailable` quickly instead of hanging.
+    connection of their own with a short timeout and at most one resend (of a
+    command a lost connection left unanswered), so during an outage they raise
+    `BrokerUnavailable` quickly instead of hanging.
     """
 
     def __init__(

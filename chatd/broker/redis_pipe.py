@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.typing import EncodableT
 
 from chatd.futures import fail_all
+
+logger = logging.getLogger(__name__)
 
 ConnectionFactory = Callable[[], AbstractConnection]
 
@@ -53,21 +56,23 @@ class LuaScript:
 
 @dataclass(slots=True)
 class _Command:
-    args: tuple[EncodableT, ...]
+    packed: list[bytes]
     reply: asyncio.Future[Any]
+    #: Written to a connection that was then lost before it answered.
     retried: bool = False
 
 
 class CommandPipe:
     """Runs commands on one pipelined connection, opened on first use and after a loss.
 
-    Commands on a connection that is lost after it opened (Redis restarted, a
-    proxy closed it) are sent once more on a new connection, in their order,
-    before any later command, as redis-py's own single retry would: a lost
-    connection is usually noticed by the command that found it dead. A command
-    may then run twice; every command chatd sends tolerates that (an extra
-    PUBLISH is dropped by the receiving hub's seq check or is an ephemeral
-    frame, scripts set absolute state, counters only rate-limit).
+    Commands left unanswered on a connection that is lost after it opened
+    (Redis restarted, a proxy closed it) go to a new connection, in their
+    order, ahead of commands not sent yet. One that had been written is sent
+    at most once more, as redis-py's own single retry would: a lost connection
+    is usually noticed by the command that found it dead. Such a command may
+    run twice; every command chatd sends tolerates that (an extra PUBLISH is
+    dropped by the receiving hub's seq check or is an ephemeral frame, scripts
+    set absolute state, counters only rate-limit).
     """
 
     def __init__(self, connect: ConnectionFactory, timeout: float) -> None:
@@ -82,7 +87,9 @@ class CommandPipe:
         if self._closed:
             reply.set_exception(RedisConnectionError("the command connection is closed"))
         else:
-            self._live_session().submit([_Command(args, reply)])
+            session = self._live_session()
+            # Packed here, so an argument redis-py cannot encode fails its caller.
+            session.submit([_Command(session.pack(args), reply)])
         return reply
 
     async def script(
@@ -105,20 +112,20 @@ class CommandPipe:
     def _live_session(self) -> _Session:
         session = self._session
         if session is None or session.ended:
-            session = self._session = _Session(self._connect(), self._timeout, self._retry)
+            session = self._session = _Session(self._connect(), self._timeout, self._hand_on)
         return session
 
-    def _retry(self, commands: list[_Command]) -> None:
-        """Send again, on a new connection, the commands a lost one left unanswered."""
-        again = [command for command in commands if not command.retried]
+    def _hand_on(self, written: list[_Command], unsent: list[_Command]) -> None:
+        """Give a new connection what a lost one left unanswered (written: once more)."""
         lost = RedisConnectionError("connection to redis lost")
-        fail_all([command.reply for command in commands if command.retried], lost)
-        if self._closed:
-            fail_all([command.reply for command in again], lost)
-            return
+        fail_all([command.reply for command in written if command.retried], lost)
+        again = [command for command in written if not command.retried]
         for command in again:
             command.retried = True
-        self._live_session().submit(again)
+        if self._closed:
+            fail_all([command.reply for command in again + unsent], lost)
+            return
+        self._live_session().submit(again + unsent, first=True)
 
 
 class _Session:
@@ -128,7 +135,7 @@ class _Session:
         self,
         conn: AbstractConnection,
         timeout: float,
-        on_lost: Callable[[list[_Command]], None],
+        on_lost: Callable[[list[_Command], list[_Command]], None],
     ) -> None:
         self._conn = conn
         self._timeout = timeout
@@ -144,8 +151,14 @@ class _Session:
         self.ended = False
         self._task = self._loop.create_task(self._run(), name="redis-commands")
 
-    def submit(self, commands: list[_Command]) -> None:
-        self._unsent += commands
+    def pack(self, args: tuple[EncodableT, ...]) -> list[bytes]:
+        return self._conn.pack_command(*args)
+
+    def submit(self, commands: list[_Command], *, first: bool = False) -> None:
+        if first:
+            self._unsent[:0] = commands
+        else:
+            self._unsent += commands
         if self._writer is not None and not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -180,14 +193,14 @@ class _Session:
             self._writer = None
             if self._watchdog is not None:
                 self._watchdog.cancel()
-            left = [command for _sent, command in self._in_flight] + self._unsent
-            left = [command for command in left if not command.reply.done()]
+            written = [command for _sent, command in self._in_flight if not command.reply.done()]
+            unsent = [command for command in self._unsent if not command.reply.done()]
             self._in_flight.clear()
             self._unsent = []
             if opened and _is_lost_connection(failure):
-                self._on_lost(left)
+                self._on_lost(written, unsent)
             else:
-                fail_all([command.reply for command in left], failure)
+                fail_all([command.reply for command in written + unsent], failure)
             await self._conn.disconnect(nowait=True)
 
     def _flush(self) -> None:
@@ -198,10 +211,16 @@ class _Session:
         batch = [command for command in self._unsent if not command.reply.done()]
         self._unsent = []
         now = self._loop.time()
-        writer.writelines(self._conn.pack_commands([command.args for command in batch]))
+        # In flight before the write: should the write fail, the commands are
+        # answered (with the failure) when the reader finds the connection gone.
         self._in_flight.extend((now, command) for command in batch)
         if self._watchdog is None and self._in_flight:
             self._watchdog = self._loop.call_at(now + self._timeout, self._check_overdue)
+        try:
+            writer.writelines([chunk for command in batch for chunk in command.packed])
+        except Exception as exc:
+            logger.warning("writing to redis failed: %s", exc)
+            writer.close()
 
     def _check_overdue(self) -> None:
         """Drop the connection if its oldest command has waited too long; else look again."""

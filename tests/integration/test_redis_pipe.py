@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from chatd.broker.redis_pipe import CommandPipe, LuaScript
 from tests.fixtures.redis import RedisServer
@@ -83,6 +83,14 @@ async def test_an_error_reply_fails_only_its_own_command(pipe: CommandPipe, redi
     with pytest.raises(ResponseError):  # alone, too
         await pipe.execute("INCR", text)
     assert await pipe.execute("INCR", counter) == 3
+
+
+async def test_an_argument_redis_cannot_encode_fails_its_caller_at_once(
+    pipe: CommandPipe,
+) -> None:
+    with pytest.raises(DataError):
+        pipe.execute("SET", key(), None)  # type: ignore[arg-type]
+    assert await pipe.execute("PING") == b"PONG"
 
 
 async def test_scripts_are_loaded_again_after_redis_forgot_them(
