@@ -35,7 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.typing import EncodableT
 
-from chatd.futures import fail_all
+from chatd.futures import fail_all, settle
 
 logger = logging.getLogger(__name__)
 
@@ -249,13 +249,7 @@ class _Session:
             if not in_flight:
                 raise RedisConnectionError("redis sent a reply to no command")
             _sent, command = in_flight.popleft()
-            future = command.reply
-            if future.done():
-                continue  # its caller gave up
-            if isinstance(reply, ResponseError):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+            settle((command.reply,), (reply,))  # skipped if its caller gave up
 
 
 def _is_lost_connection(failure: Exception) -> bool:

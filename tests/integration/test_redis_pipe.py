@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from redis.asyncio import Redis
@@ -28,17 +29,29 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def pipe_to(url: str, timeout: float = 2) -> tuple[CommandPipe, ConnectionPool]:
+@asynccontextmanager
+async def pipe_to(url: str, timeout: float = 2) -> AsyncIterator[CommandPipe]:
     pool = ConnectionPool.from_url(url, protocol=2)
-    return CommandPipe(pool.make_connection, timeout), pool
+    commands = CommandPipe(pool.make_connection, timeout)
+    try:
+        yield commands
+    finally:
+        await commands.close()
+        await pool.aclose()
 
 
 @pytest.fixture
 async def pipe(redis_url: str) -> AsyncIterator[CommandPipe]:
-    commands, pool = pipe_to(redis_url)
-    yield commands
-    await commands.close()
-    await pool.aclose()
+    async with pipe_to(redis_url) as commands:
+        yield commands
+
+
+@pytest.fixture
+async def admin(restartable_redis: RedisServer) -> AsyncIterator[Redis]:
+    """A second client of the private server, to kill or pause the pipe's connection."""
+    client = Redis.from_url(restartable_redis.url)
+    yield client
+    await client.aclose()
 
 
 def key() -> str:
@@ -118,27 +131,24 @@ async def test_a_caller_that_gives_up_leaves_the_others_their_replies(
 
 
 async def test_close_waits_for_the_commands_under_way(redis_url: str, redis: Redis) -> None:
-    commands, pool = pipe_to(redis_url)
-    slow = key()
-    waiting = asyncio.ensure_future(commands.execute("BLPOP", slow, 5))
-    await asyncio.sleep(0.05)
-    closing = asyncio.ensure_future(commands.close())
-    await asyncio.sleep(0.05)
-    assert not closing.done()
-    await redis.rpush(slow, "go")
-    await closing
-    assert await waiting == [slow.encode(), b"go"]
-    with pytest.raises(RedisConnectionError, match="closed"):
-        await commands.execute("PING")
-    await pool.aclose()
+    async with pipe_to(redis_url) as commands:
+        slow = key()
+        waiting = asyncio.ensure_future(commands.execute("BLPOP", slow, 5))
+        await asyncio.sleep(0.05)
+        closing = asyncio.ensure_future(commands.close())
+        await asyncio.sleep(0.05)
+        assert not closing.done()
+        await redis.rpush(slow, "go")
+        await closing
+        assert await waiting == [slow.encode(), b"go"]
+        with pytest.raises(RedisConnectionError, match="closed"):
+            await commands.execute("PING")
 
 
 async def test_a_command_in_flight_on_a_lost_connection_is_sent_once_more(
-    restartable_redis: RedisServer,
+    restartable_redis: RedisServer, admin: Redis
 ) -> None:
-    commands, pool = pipe_to(restartable_redis.url)
-    admin = Redis.from_url(restartable_redis.url)
-    try:
+    async with pipe_to(restartable_redis.url) as commands:
         items = key()
         waiting = asyncio.ensure_future(commands.execute("BLPOP", items, 5))
         await asyncio.sleep(0.05)
@@ -147,16 +157,12 @@ async def test_a_command_in_flight_on_a_lost_connection_is_sent_once_more(
         await admin.rpush(items, "after the loss")
         assert await waiting == [items.encode(), b"after the loss"]
         assert await commands.execute("PING") == b"PONG"
-    finally:
-        await commands.close()
-        await pool.aclose()
-        await admin.aclose()
 
 
-async def test_a_command_is_sent_again_only_once(restartable_redis: RedisServer) -> None:
-    commands, pool = pipe_to(restartable_redis.url)
-    admin = Redis.from_url(restartable_redis.url)
-    try:
+async def test_a_command_is_sent_again_only_once(
+    restartable_redis: RedisServer, admin: Redis
+) -> None:
+    async with pipe_to(restartable_redis.url) as commands:
         waiting = asyncio.ensure_future(commands.execute("BLPOP", key(), 5))
         for _ in range(2):
             await asyncio.sleep(0.05)
@@ -164,15 +170,10 @@ async def test_a_command_is_sent_again_only_once(restartable_redis: RedisServer)
         with pytest.raises(RedisConnectionError, match="lost"):
             await waiting
         assert await commands.execute("PING") == b"PONG"  # and the next one connects
-    finally:
-        await commands.close()
-        await pool.aclose()
-        await admin.aclose()
 
 
 async def test_redis_gone_fails_commands_at_once(restartable_redis: RedisServer) -> None:
-    commands, pool = pipe_to(restartable_redis.url)
-    try:
+    async with pipe_to(restartable_redis.url) as commands:
         assert await commands.execute("PING") == b"PONG"
         restartable_redis.stop()
         began = time.monotonic()
@@ -181,17 +182,12 @@ async def test_redis_gone_fails_commands_at_once(restartable_redis: RedisServer)
         assert time.monotonic() - began < 0.5
         restartable_redis.start()
         assert await commands.execute("PING") == b"PONG"
-    finally:
-        await commands.close()
-        await pool.aclose()
 
 
 async def test_a_connection_that_stops_answering_fails_its_commands_within_the_timeout(
-    restartable_redis: RedisServer,
+    restartable_redis: RedisServer, admin: Redis
 ) -> None:
-    commands, pool = pipe_to(restartable_redis.url, timeout=0.3)
-    admin = Redis.from_url(restartable_redis.url)
-    try:
+    async with pipe_to(restartable_redis.url, timeout=0.3) as commands:
         assert await commands.execute("PING") == b"PONG"
         await admin.execute_command("CLIENT", "PAUSE", 1000, "ALL")  # a frozen server
         began = time.monotonic()
@@ -200,7 +196,3 @@ async def test_a_connection_that_stops_answering_fails_its_commands_within_the_t
         assert 0.25 < time.monotonic() - began < 0.6
         await asyncio.sleep(0.8)  # the pause ends; the next command opens a new connection
         assert await commands.execute("PING") == b"PONG"
-    finally:
-        await commands.close()
-        await pool.aclose()
-        await admin.aclose()
