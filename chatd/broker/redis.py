@@ -299,6 +299,10 @@ class RedisBroker(Broker):
             # messages arrive as plain replies that `_read` parses (RESP3 would
             # turn them into push frames routed around `read_response`).
             "protocol": 2,
+            # Neither connection retries on its own: every loss must reach the
+            # pipe (which resends at most once) or the subscriber's `_run`
+            # (which resubscribes and calls on_reconnect).
+            "retry": Retry(NoBackoff(), 0),
         }
         # Every command (publish, presence, counters, check) goes through one
         # pipelined connection (chatd/broker/redis_pipe.py), which bounds each by
@@ -308,11 +312,7 @@ class RedisBroker(Broker):
         self._commands = CommandPipe(
             self._command_connections.make_connection, self._command_timeout
         )
-        # The subscriber's own pool never retries on its own: every loss of the
-        # connection must reach `_run`, which resubscribes and calls on_reconnect.
-        self._sub_pool = ConnectionPool.from_url(
-            url, retry=Retry(NoBackoff(), 0), socket_timeout=socket_timeout, **options
-        )
+        self._sub_pool = ConnectionPool.from_url(url, socket_timeout=socket_timeout, **options)
         self._upsert = LuaScript(_PRESENCE_UPSERT)
         self._presence_remove = LuaScript(_PRESENCE_REMOVE)
         self._presence_lists = LuaScript(_PRESENCE_LISTS)
