@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.app",
     "tests.fixtures.turn",
+    "tests.fixtures.plugins",
 ]
