@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 from chatd import frames
 from chatd.clock import new_id, now_ms
@@ -15,6 +15,10 @@ from chatd.store import Room, RoomKind, Store
 _SEPARATORS = re.compile(r"[\s_]+")
 _ALLOWED = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
 MAX_ROOM_NAME = 64
+#: Direct messages' ids start with this (chatd/dms.py derives them from the
+#: members' ids, which any member list shows). No other room may take such an
+#: id: a public room squatting it would become the DM its members open later.
+DM_ID_PREFIX: Final = "dm-"
 
 
 class RoomError(Refused):
@@ -25,6 +29,11 @@ def public_room_id(name: str) -> str | None:
     """`My Room` -> `my-room`; None if the name cannot be a public room id."""
     candidate = _SEPARATORS.sub("-", name.strip().lower())
     return candidate if _ALLOWED.match(candidate) else None
+
+
+def is_dm_id(room_id: str) -> bool:
+    """Whether the id is in the DM namespace (reserved for chatd/dms.py)."""
+    return room_id.startswith(DM_ID_PREFIX)
 
 
 async def create_room(
@@ -46,6 +55,11 @@ async def create_room(
             raise RoomError(
                 "invalid", "a public room name needs letters or digits (up to 64, '-' allowed)"
             )
+        if is_dm_id(room_id):
+            raise RoomError(
+                "invalid",
+                f"names starting with '{DM_ID_PREFIX}' are reserved for direct messages",
+            )
         room = Room(room_id, name, RoomKind.PUBLIC, creator_id, now_ms(), topic, voice)
     room = await store.create_room(room)
     await store.add_member(room.id, creator_id, role="owner")
@@ -58,7 +72,8 @@ async def join_room(store: Store, hub: Hub, user_id: str, room_id: str) -> Room:
     room = await store.get_room(room_id)
     if room is None:
         public_id = public_room_id(room_id)
-        if public_id != room_id:
+        if public_id != room_id or is_dm_id(room_id):
+            # A missing DM is opened through POST /api/dms, never made by a join.
             raise RoomError("not_found", "no such room")
         room = await store.ensure_room(Room(room_id, room_id, RoomKind.PUBLIC, user_id, now_ms()))
         if room.created_by == user_id and await store.add_member(room.id, user_id, role="owner"):
@@ -69,8 +84,10 @@ async def join_room(store: Store, hub: Hub, user_id: str, room_id: str) -> Room:
         # socket of a member already receives the room (since hello or the
         # first join's announcement), so there is nothing to announce.
         return room
-    if room.kind is not RoomKind.PUBLIC:
-        # Same answer as for a room that does not exist: do not reveal private rooms.
+    if room.kind is not RoomKind.PUBLIC or is_dm_id(room.id):
+        # Same answer as for a room that does not exist: do not reveal private
+        # rooms. A public room with a DM id predates the reservation (a squatted
+        # DM id, see README "Upgrading"): it takes no new members.
         raise RoomError("not_found", "no such room")
     if await store.add_member(room.id, user_id):
         await announce_join(hub, user_id, room)
