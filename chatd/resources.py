@@ -16,6 +16,7 @@ from chatd.auth.service import AuthService
 from chatd.auth.throttle import LoginThrottle
 from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
+from chatd.dms import squatted_dm_ids
 from chatd.files.intake import FileIntake
 from chatd.files.previews import Previewer
 from chatd.hub import Hub
@@ -43,6 +44,15 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
                 topic="Everyone's room",
             )
         )
+        for room in await squatted_dm_ids(store):
+            logger.warning(
+                "public room %s (%r, created by %s) holds a direct-message id: it takes no"
+                " new members, and the DM of that id cannot be opened until it is removed"
+                " (see README, Upgrading)",
+                room.id,
+                room.name,
+                room.created_by,
+            )
         yield
 
 
