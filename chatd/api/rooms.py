@@ -14,6 +14,7 @@ from chatd.auth.middleware import current_user
 from chatd.auth.schemas import StrictSchema
 from chatd.jsonutil import dumps
 from chatd.keys import BROKER, HUB, STORE
+from chatd.numbers import stored_int
 from chatd.store import Conflict, Room, RoomKind
 
 #: The contract: with no cursor, the latest 100.
@@ -34,8 +35,8 @@ class HistoryQuerySchema(StrictSchema):
     limit = fields.Integer(
         load_default=DEFAULT_HISTORY, validate=validate.Range(min=1, max=MAX_HISTORY)
     )
-    before = fields.Integer(validate=validate.Range(min=1))
-    after = fields.Integer(validate=validate.Range(min=0))
+    before = stored_int(minimum=1)
+    after = stored_int()
 
 
 class InviteSchema(StrictSchema):

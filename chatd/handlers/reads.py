@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, validate
-
 from chatd import frames
 from chatd.handlers.base import FrameContext, FrameSchema, Handler, RateLimit, room_field
+from chatd.numbers import stored_int
 from chatd.readstate import push_unread
 from chatd.store import RoomKind
 
 
 class ReadFrameSchema(FrameSchema):
     room = room_field()
-    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    seq = stored_int(required=True, strict=True)
 
 
 class ReadHandler(Handler):

@@ -1,7 +1,8 @@
-"""Room security rules over real sockets, on each store: the DM namespace (issue #18, D1).
+"""Room and input hardening of issue #18 over real sockets, on each store.
 
-A DM's id is derived from its members' ids, which anyone sees in a member list,
-so these tests play the attacker who knows the id before the DM exists.
+D1, the DM namespace: a DM's id is derived from its members' ids, which anyone
+sees in a member list, so these tests play the attacker who knows the id
+before the DM exists. D14: numbers beyond what a store keeps.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from chatd.app import create_app
 from chatd.clock import now_ms
 from chatd.dms import dm_room_id
 from chatd.keys import STORE
+from chatd.numbers import MAX_STORED_INT
 from chatd.settings import Settings
 from chatd.store import Room, RoomKind, Store
 from chatd.store.factory import open_store
@@ -184,3 +186,76 @@ async def test_start_up_names_public_rooms_squatting_dm_ids(
 
     [warning] = [r.getMessage() for r in caplog.records if r.name == "chatd.resources"]
     assert squatted in warning and "direct-message id" in warning
+
+
+# -- D14: numbers a store cannot keep ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/rooms/general/messages?before=9223372036854775808", "before"),
+        ("/api/rooms/general/messages?after=10000000000000000000000000", "after"),
+        ("/api/rooms/general/messages?after=1e25", "after"),
+        ("/api/rooms/general/messages?after=-1", "after"),
+        ("/api/rooms/general/threads/{id}/messages?before=9223372036854775808", "before"),
+        ("/api/rooms/general/threads/{id}/messages?after=9223372036854775808", "after"),
+        ("/api/search?q=hello&before=1000000000000000000000000000000", "before"),
+        ("/api/search?q=hello&after=9223372036854775808", "after"),
+        ("/api/search?q=hello&before=1e30", "before"),
+    ],
+)
+async def test_query_numbers_past_the_stores_range_are_422_per_field(
+    clients: MakeClient, path: str, field: str
+) -> None:
+    alice = await clients()
+    sent = await alice.request({"type": "message", "room": "general", "text": "hello"})
+
+    status, body, _ = await alice.call("GET", path.format(id=sent["id"]))
+
+    assert status == 422, body
+    assert body["error"]["code"] == "invalid" and list(body["error"]["fields"]) == [field]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/rooms/general/messages?before={max}",
+        "/api/rooms/general/messages?after=0&before={max}",
+        "/api/rooms/general/threads/{id}/messages?before={max}",
+        "/api/search?q=hello&before={max}&after=0",
+    ],
+)
+async def test_the_largest_stored_number_is_still_accepted(clients: MakeClient, path: str) -> None:
+    alice = await clients()
+    sent = await alice.request({"type": "message", "room": "general", "text": "hello"})
+    await alice.request(
+        {"type": "message", "room": "general", "text": "hello again", "threadId": sent["id"]}
+    )
+
+    status, body, _ = await alice.call("GET", path.format(max=MAX_STORED_INT, id=sent["id"]))
+
+    assert status == 200, body
+    assert body["messages"]
+
+
+async def test_frame_seqs_past_the_stores_range_are_invalid_per_field(
+    clients: MakeClient,
+) -> None:
+    alice = await clients()
+    await alice.request({"type": "message", "room": "general", "text": "hello"})
+
+    for frame, field in [
+        ({"type": "resume", "rooms": {"general": MAX_STORED_INT + 1}}, "rooms"),
+        ({"type": "resume", "rooms": {"general": 2**64 + 1}}, "rooms"),
+        ({"type": "read", "room": "general", "seq": MAX_STORED_INT + 1}, "seq"),
+        ({"type": "read", "room": "general", "seq": -1}, "seq"),
+    ]:
+        refused = await alice.request(frame)
+        assert refused["type"] == "error", (frame, refused)
+        assert refused["code"] == "invalid" and list(refused["fields"]) == [field]
+
+    resumed = await alice.request({"type": "resume", "rooms": {"general": MAX_STORED_INT}})
+    assert resumed["type"] == "resumed" and resumed["rooms"]["general"] == MAX_STORED_INT
+    read = await alice.request({"type": "read", "room": "general", "seq": MAX_STORED_INT})
+    assert read["type"] == "read" and read["seq"] >= 1
