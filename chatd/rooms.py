@@ -10,11 +10,14 @@ from chatd.clock import new_id, now_ms
 from chatd.errors import Refused
 from chatd.hub import Hub
 from chatd.store import Room, RoomKind, Store
+from chatd.text import one_line
 
 #: A public room's id is its normalized name, as in the seed product (`general`).
 _SEPARATORS = re.compile(r"[\s_]+")
 _ALLOWED = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
 MAX_ROOM_NAME = 64
+#: A topic is one line under the name, not a description page.
+MAX_TOPIC = 256
 #: Direct messages' ids start with this (chatd/dms.py derives them from the
 #: members' ids, which any member list shows). No other room may take such an
 #: id: a public room squatting it would become the DM its members open later.
@@ -22,7 +25,14 @@ DM_ID_PREFIX: Final = "dm-"
 
 
 class RoomError(Refused):
-    """A room operation was refused (REST maps `code` to a status, frames send it)."""
+    """A room operation was refused (REST maps `code` to a status, frames send it).
+
+    `field` names the request field at fault, if one is (REST lists it in `fields`).
+    """
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(code, message)
+        self.field = field
 
 
 def public_room_id(name: str) -> str | None:
@@ -46,19 +56,34 @@ async def create_room(
     topic: str = "",
     voice: bool = False,
 ) -> Room:
-    name = name.strip()
+    # Names and topics are shown to everyone: cleaned like file names, so
+    # neither can hide characters or reorder what people read.
+    name, topic = one_line(name), one_line(topic)
+    if not name:
+        raise RoomError(
+            "invalid",
+            "a room name needs visible characters (control and invisible ones are removed)",
+            field="name",
+        )
+    if len(name) > MAX_ROOM_NAME:
+        raise RoomError("invalid", f"at most {MAX_ROOM_NAME} characters", field="name")
+    if len(topic) > MAX_TOPIC:
+        raise RoomError("invalid", f"at most {MAX_TOPIC} characters", field="topic")
     if private:
         room = Room(new_id(), name, RoomKind.PRIVATE, creator_id, now_ms(), topic, voice)
     else:
         room_id = public_room_id(name)
         if room_id is None:
             raise RoomError(
-                "invalid", "a public room name needs letters or digits (up to 64, '-' allowed)"
+                "invalid",
+                "a public room name needs letters or digits (up to 64, '-' allowed)",
+                field="name",
             )
         if is_dm_id(room_id):
             raise RoomError(
                 "invalid",
                 f"names starting with '{DM_ID_PREFIX}' are reserved for direct messages",
+                field="name",
             )
         room = Room(room_id, name, RoomKind.PUBLIC, creator_id, now_ms(), topic, voice)
     room = await store.create_room(room)

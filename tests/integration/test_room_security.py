@@ -2,7 +2,8 @@
 
 D1, the DM namespace: a DM's id is derived from its members' ids, which anyone
 sees in a member list, so these tests play the attacker who knows the id
-before the DM exists. D14: numbers beyond what a store keeps.
+before the DM exists. D14: numbers beyond what a store keeps. D15: names
+that hide characters.
 """
 
 from __future__ import annotations
@@ -259,3 +260,51 @@ async def test_frame_seqs_past_the_stores_range_are_invalid_per_field(
     assert resumed["type"] == "resumed" and resumed["rooms"]["general"] == MAX_STORED_INT
     read = await alice.request({"type": "read", "room": "general", "seq": MAX_STORED_INT})
     assert read["type"] == "read" and read["seq"] >= 1
+
+
+# -- D15: room names and topics that hide characters ---------------------------------------
+
+
+@pytest.mark.parametrize("private", [False, True])
+async def test_room_names_and_topics_lose_control_and_invisible_characters(
+    clients: MakeClient, node: tuple[str, web.Application], private: bool
+) -> None:
+    alice, bob = await clients(), await clients()
+    tag = bob.user["id"][-6:]
+    name = f"pay\u202eroll\u200b {tag}\x00\r\nq3"
+    topic = "\u2066salaries\u2069\tand\u00ad bonuses\x1b"
+
+    status, body, _ = await alice.call(
+        "POST", "/api/rooms", json_body={"name": name, "private": private, "topic": topic}
+    )
+
+    assert status == 201, body
+    room = body["room"]
+    assert (room["name"], room["topic"]) == (f"payroll {tag} q3", "salaries and bonuses")
+    if not private:
+        assert room["id"] == f"payroll-{tag}-q3"
+    stored = await store_of(node).get_room(room["id"])
+    assert stored is not None and (stored.name, stored.topic) == (room["name"], room["topic"])
+    status, listing, _ = await alice.call("GET", "/api/rooms")
+    assert [r["name"] for r in listing["rooms"] if r["id"] == room["id"]] == [room["name"]]
+
+
+@pytest.mark.parametrize("private", [False, True])
+async def test_a_room_name_of_only_invisible_characters_is_422(
+    clients: MakeClient, private: bool
+) -> None:
+    alice = await clients()
+    status, body, _ = await alice.call(
+        "POST", "/api/rooms", json_body={"name": "\u202e\u200b\x00\r\n", "private": private}
+    )
+    assert status == 422, body
+    assert body["error"]["code"] == "invalid"
+    assert "visible characters" in body["error"]["fields"]["name"][0]
+
+
+async def test_an_invisible_character_does_not_make_a_second_general(
+    clients: MakeClient,
+) -> None:
+    alice = await clients()
+    status, body, _ = await alice.call("POST", "/api/rooms", json_body={"name": "gen\u200beral"})
+    assert status == 409, body
