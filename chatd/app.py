@@ -25,6 +25,7 @@ from chatd.realtime import close_sockets, realtime_context
 from chatd.resources import (
     auth_context,
     broker_context,
+    data_dir_context,
     files_context,
     hub_context,
     intake_context,
@@ -50,6 +51,7 @@ def create_app(
     app[SETTINGS] = settings
     app.cleanup_ctx.extend(
         [
+            data_dir_context,
             store_context,
             broker_context,
             files_context,

@@ -6,6 +6,7 @@ production one when its variable (MONGODB_URI, REDIS_URL, S3_BUCKET) is set.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -21,6 +22,7 @@ from chatd.files.intake import FileIntake
 from chatd.files.previews import Previewer
 from chatd.hub import Hub
 from chatd.keys import AUTH, BROKER, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.private_files import warn_if_shared
 from chatd.security import content_security_policy
 from chatd.store import Room, RoomKind
 from chatd.store.factory import open_store
@@ -29,6 +31,12 @@ logger = logging.getLogger(__name__)
 
 #: Every install has this public room, and every new user is a member of it.
 GENERAL_ROOM = "general"
+
+
+async def data_dir_context(app: web.Application) -> AsyncIterator[None]:
+    """Warn, once per start, when the data dir lets other users of the machine in."""
+    await asyncio.to_thread(warn_if_shared, app[SETTINGS].data_dir)
+    yield
 
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:

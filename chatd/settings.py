@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from chatd.private_files import make_private_dirs, tighten_file
+
 #: Multi-node deployments share tokens across processes; a short secret there is
 #: a guessable one. 32 bytes matches HS256's own key size recommendation.
 MIN_SECRET_BYTES = 32
@@ -218,11 +220,12 @@ def _secret(env: Mapping[str, str], data_dir: Path, shared: bool) -> str:
 def _stored_secret(data_dir: Path) -> str:
     path = data_dir / SECRET_FILE_NAME
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(data_dir)
         try:
             # O_EXCL: two processes starting at once must not both write a secret.
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
+            tighten_file(path)
             secret = path.read_text().strip()
             if len(secret) < MIN_SECRET_BYTES:
                 raise SettingsError(

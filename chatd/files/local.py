@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from chatd.files.base import FileStore, FileStoreUnavailable, FileTooLarge, StoredFile
+from chatd.private_files import make_private_dirs, private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class LocalFileStore(FileStore):
         self._root = Path(os.path.abspath(root))
 
     async def start(self) -> None:
-        """Create the root directory if needed."""
-        await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
+        """Create the root directory if needed; only chatd's user may enter it."""
+        await asyncio.to_thread(private_dir, self._root)
 
     async def close(self) -> None:
         """Nothing to release; here for symmetry with the S3 adapter."""
@@ -77,7 +78,8 @@ class LocalFileStore(FileStore):
         self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_size: int
     ) -> StoredFile:
         path = self._path(key)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(make_private_dirs, path.parent)
+        # mkstemp creates the file 0600, and os.replace keeps its mode.
         fd, temp_name = await asyncio.to_thread(
             tempfile.mkstemp, prefix=_TEMP_PREFIX, suffix=".part", dir=path.parent
         )

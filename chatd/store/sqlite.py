@@ -19,6 +19,7 @@ from typing import Final, TypeVar
 import aiosqlite
 
 from chatd.clock import new_id, now_ms
+from chatd.private_files import make_private_dirs, private_file, tighten_file
 from chatd.store.base import (
     Conflict,
     Message,
@@ -223,7 +224,12 @@ class SqliteStore(SqliteConversations):
         return store
 
     async def _connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.path.parent)
+        # Created 0600 before SQLite opens it: SQLite gives the -wal and -shm
+        # files it makes the database file's mode. Older ones may be looser.
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            tighten_file(self.path.with_name(self.path.name + suffix))
         self._write_lock.open()
         self._writer = await self._new_connection()
         # WAL is a property of the file; every process sets it, the first wins.
