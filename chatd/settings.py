@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from chatd.private_files import make_private_dirs, tighten_file
+from chatd.private_files import PRIVATE_FILE_MODE, make_private_dirs, tighten_file
 
 #: Multi-node deployments share tokens across processes; a short secret there is
 #: a guessable one. 32 bytes matches HS256's own key size recommendation.
@@ -223,7 +223,7 @@ def _stored_secret(data_dir: Path) -> str:
         make_private_dirs(data_dir)
         try:
             # O_EXCL: two processes starting at once must not both write a secret.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
         except FileExistsError:
             tighten_file(path)
             secret = path.read_text().strip()
