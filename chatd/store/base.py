@@ -21,6 +21,15 @@ class Conflict(StoreError):
     """A uniqueness rule was violated (e.g. a username or room id already taken)."""
 
 
+def username_key(username: str) -> str:
+    """The identity of a name: uniqueness, look-up and login throttling all key on it.
+
+    casefold, not lower: it also maps e.g. "ß" to "ss" and U+017F (long s) to "s", so
+    every spelling that finds an account also shares that account's throttle.
+    """
+    return username.casefold()
+
+
 class RoomKind(StrEnum):
     PUBLIC = "public"
     PRIVATE = "private"

@@ -42,6 +42,7 @@ from chatd.store.base import (
     RoomKind,
     StoreError,
     User,
+    username_key,
 )
 from chatd.store.mongo_conversations import (
     CONVERSATION_MODELS,
@@ -61,11 +62,6 @@ DEFAULT_DB_NAME: Final = "chatd"
 SERVER_SELECTION_TIMEOUT_MS: Final = 5000
 
 _ROLES: Final = frozenset({"owner", "moderator", "member"})
-
-
-def _username_key(username: str) -> str:
-    """The case-insensitive identity of a name (casefold also maps e.g. "ß" to "ss")."""
-    return username.casefold()
 
 
 class UserDoc(Document):
@@ -381,7 +377,7 @@ class MongoStore(MongoConversations):
     async def create_user(self, username: str, password_hash: str) -> User:
         doc = UserDoc(
             username=username,
-            username_key=_username_key(username),
+            username_key=username_key(username),
             password_hash=password_hash,
             created_at=now_ms(),
         )
@@ -396,7 +392,7 @@ class MongoStore(MongoConversations):
         return None if doc is None else doc.to_record()
 
     async def get_user_by_name(self, username: str) -> User | None:
-        doc = await UserDoc.find_one({"username_key": _username_key(username)})
+        doc = await UserDoc.find_one({"username_key": username_key(username)})
         return None if doc is None else doc.to_record()
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> int:

@@ -29,6 +29,7 @@ from chatd.store.base import (
     RoomKind,
     StoreError,
     User,
+    username_key,
 )
 from chatd.store.sqlite_appends import AppendBatcher
 from chatd.store.sqlite_checkpoint import (
@@ -149,11 +150,6 @@ _INSERT_ROOM: Final = (
     "INSERT INTO rooms (id, name, kind, created_by, created_at, topic, voice)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def _username_key(username: str) -> str:
-    """The case-insensitive identity of a name (casefold also maps e.g. "ß" to "ss")."""
-    return username.casefold()
 
 
 def _user(row: sqlite3.Row) -> User:
@@ -344,7 +340,7 @@ class SqliteStore(SqliteConversations):
                 await db.execute(
                     "INSERT INTO users (id, username, username_key, password_hash, created_at)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (user.id, username, _username_key(username), password_hash, user.created_at),
+                    (user.id, username, username_key(username), password_hash, user.created_at),
                 )
         except sqlite3.IntegrityError:
             raise Conflict(f"username {username!r} is taken") from None
@@ -358,7 +354,7 @@ class SqliteStore(SqliteConversations):
     async def get_user_by_name(self, username: str) -> User | None:
         async with self._read() as db:
             row = await one(
-                db, "SELECT * FROM users WHERE username_key = ?", (_username_key(username),)
+                db, "SELECT * FROM users WHERE username_key = ?", (username_key(username),)
             )
         return None if row is None else _user(row)
 
