@@ -125,6 +125,14 @@ class Broker(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def roster_put_many(self, entries: Sequence[tuple[str, str, bytes]], ttl: float) -> None:
+        """roster_put (no limit) of many (key, member, value) entries at once.
+
+        A node's heartbeat keeps every socket it serves alive this way, with a
+        few round trips for the whole node instead of one per socket.
+        """
+
+    @abc.abstractmethod
     async def roster_remove(self, key: str, member: str) -> Revision:
         """Remove a member; the new revision, or None if it was not there."""
 
@@ -145,6 +153,14 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def incr(self, key: str, ttl: float) -> int:
         """Increment a counter; the first increment starts its `ttl`-second life."""
+
+    @abc.abstractmethod
+    async def decr(self, key: str) -> None:
+        """Give one back to a live counter (an attempt that was counted but not made).
+
+        Never below 0, and never revives an expired or deleted counter; its
+        remaining life is unchanged.
+        """
 
     @abc.abstractmethod
     async def get_counter(self, key: str) -> tuple[int, float]:

@@ -151,6 +151,14 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) 
 return v
 """
 
+# Only a live, positive counter is decremented; DECR keeps its TTL.
+# KEYS: counter
+_COUNTER_DECR = """
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+"""
+
 # A counter's value and remaining ms in one round trip (every hello reads one:
 # the token's revocation mark). A script, not a MULTI pipeline: redis-py builds
 # a Pipeline object per call, which cost more than the round trip itself.
@@ -212,6 +220,31 @@ for _, k in ipairs(KEYS) do
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
 return rev
+"""
+)
+
+# roster_put without a limit for many members of many rosters.
+# KEYS: hash1, exp1, hash2, exp2, ...   ARGV: ttl_ms, then per key pair: member, value
+_ROSTER_PUT_MANY = (
+    _ROSTER_LIB
+    + """
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS, 2 do
+  local hash, exp = KEYS[i], KEYS[i + 1]
+  local member, value = ARGV[i + 1], ARGV[i + 2]
+  local field = 'm:' .. member
+  local score = redis.call('ZSCORE', exp, member)
+  local live = score and tonumber(score) > now
+  redis.call('ZADD', exp, now + ttl, member)
+  if not (live and redis.call('HGET', hash, field) == value) then
+    redis.call('HSET', hash, field, value)
+    bump(hash)
+  end
+  for _, k in ipairs({hash, exp}) do
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
+end
+return 1
 """
 )
 
@@ -317,8 +350,10 @@ class RedisBroker(Broker):
         self._presence_remove = LuaScript(_PRESENCE_REMOVE)
         self._presence_lists = LuaScript(_PRESENCE_LISTS)
         self._counter_incr = LuaScript(_COUNTER_INCR)
+        self._counter_decr = LuaScript(_COUNTER_DECR)
         self._counter_get = LuaScript(_COUNTER_GET)
         self._roster_put = LuaScript(_ROSTER_PUT)
+        self._roster_put_many = LuaScript(_ROSTER_PUT_MANY)
         self._roster_remove = LuaScript(_ROSTER_REMOVE)
         self._roster_get = LuaScript(_ROSTER_GET)
         self._roster_prune = LuaScript(_ROSTER_PRUNE)
@@ -613,6 +648,17 @@ class RedisBroker(Broker):
         rev = await self._call(self._commands.script(self._roster_put, keys, args))
         return None if rev is None else int(rev)
 
+    async def roster_put_many(self, entries: Sequence[tuple[str, str, bytes]], ttl: float) -> None:
+        # Batched like presence: one script per batch, so Redis (one script at a
+        # time) still answers everyone else between batches.
+        for start in range(0, len(entries), PRESENCE_BATCH):
+            keys: list[str] = []
+            args: list[str | int | bytes] = [_ms(ttl)]
+            for key, member, value in entries[start : start + PRESENCE_BATCH]:
+                keys += self._roster_keys(key)
+                args += (member, value)
+            await self._call(self._commands.script(self._roster_put_many, keys, args))
+
     async def roster_remove(self, key: str, member: str) -> Revision:
         keys = self._roster_keys(key)
         rev = await self._call(self._commands.script(self._roster_remove, keys, [member]))
@@ -640,6 +686,10 @@ class RedisBroker(Broker):
         keys = [self._counter_key(key)]
         value = await self._call(self._commands.script(self._counter_incr, keys, [_ms(ttl)]))
         return int(value)
+
+    async def decr(self, key: str) -> None:
+        keys = [self._counter_key(key)]
+        await self._call(self._commands.script(self._counter_decr, keys, []))
 
     async def get_counter(self, key: str) -> tuple[int, float]:
         keys = [self._counter_key(key)]
