@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from chatd.auth.devices import DeviceCookies
+from chatd.auth.limits import BackoffLimit, WindowLimit
 from chatd.auth.passwords import PasswordHasher
-from chatd.auth.service import AuthService
-from chatd.auth.throttle import LoginThrottle
+from chatd.auth.service import AbuseLimits, AuthService
+from chatd.auth.throttle import LoginLimits, LoginThrottle
 from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
 from chatd.dms import squatted_dm_ids
@@ -144,6 +146,30 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
         await intake.close()
 
 
+def abuse_limits(app: web.Application) -> AbuseLimits:
+    settings, broker, prefix = app[SETTINGS], app[BROKER], app[SETTINGS].redis_prefix
+    login = LoginLimits(
+        free_failures=settings.login_free_failures,
+        address_failures=settings.login_address_failures,
+        account_failures=settings.login_account_failures,
+        window=settings.login_window,
+    )
+    return AbuseLimits(
+        login=LoginThrottle(broker, prefix, login),
+        register=WindowLimit(
+            broker, f"{prefix}register:addr", settings.register_limit, settings.register_window
+        ),
+        password=BackoffLimit(
+            broker,
+            f"{prefix}password:user",
+            settings.password_failures,
+            settings.login_window,
+            settings.login_window,
+        ),
+        devices=DeviceCookies(settings.secret_key),
+    )
+
+
 async def auth_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[AUTH] = AuthService(
@@ -151,7 +177,7 @@ async def auth_context(app: web.Application) -> AsyncIterator[None]:
         broker=app[BROKER],
         hasher=PasswordHasher(settings.bcrypt_rounds),
         tokens=AccessTokens(settings.secret_key),
-        throttle=LoginThrottle(app[BROKER], settings.redis_prefix),
+        limits=abuse_limits(app),
         key_prefix=settings.redis_prefix,
         notify_user=app[HUB].publish_user,
     )

@@ -68,6 +68,28 @@ class Settings:
     message_rate: float = 5.0
     #: Seconds a connection stays listed online without a heartbeat (crashed nodes).
     presence_ttl: float = 45.0
+    #: Login throttling (chatd/auth/throttle.py). Failed logins per account and
+    #: address (and per known device) before back-off starts: typos, not guesses.
+    login_free_failures: int = 5
+    #: Failed logins per address across accounts before back-off: a school or
+    #: office NAT puts many people's typos behind one address.
+    login_address_failures: int = 100
+    #: Failed logins per account from devices it never logged in from, per
+    #: window, before those are refused (devices with its cookie still get in).
+    login_account_failures: int = 20
+    #: Seconds failed logins are remembered; also the longest back-off.
+    login_window: float = 15 * 60.0
+    #: Accounts one address may create per register window: a family or a class
+    #: signing up together fits, a script filling the database does not.
+    register_limit: int = 20
+    register_window: float = 3600.0
+    #: Wrong current passwords per user before password changes back off: a
+    #: stolen access token must not become a way to guess the password.
+    password_failures: int = 5
+    #: Open sockets per user across nodes (several browsers, tabs and phones).
+    sockets_per_user: int = 50
+    #: Open sockets per client address across nodes (many users behind a NAT).
+    sockets_per_address: int = 1000
     #: Behind a PaaS router, the client address is the last X-Forwarded-For hop.
     trust_proxy: bool = False
     #: Stable id of this process in pub/sub envelopes; generated per start.
@@ -268,6 +290,20 @@ def load_settings(
     turn_secret = _optional(env, "TURN_SECRET")
     if turn_urls and turn_secret is None:
         raise SettingsError("TURN_SECRET", "required with TURN_URLS (coturn's static-auth-secret)")
+    login_free_failures = _positive_int(env, "CHATD_LOGIN_FREE_FAILURES", 5)
+    login_address_failures = _positive_int(env, "CHATD_LOGIN_ADDRESS_FAILURES", 100)
+    if login_address_failures < login_free_failures:
+        raise SettingsError(
+            "CHATD_LOGIN_ADDRESS_FAILURES",
+            f"must be at least CHATD_LOGIN_FREE_FAILURES ({login_free_failures})",
+        )
+    sockets_per_user = _positive_int(env, "CHATD_SOCKETS_PER_USER", 50)
+    sockets_per_address = _positive_int(env, "CHATD_SOCKETS_PER_ADDRESS", 1000)
+    if sockets_per_address < sockets_per_user:
+        raise SettingsError(
+            "CHATD_SOCKETS_PER_ADDRESS",
+            f"must be at least CHATD_SOCKETS_PER_USER ({sockets_per_user})",
+        )
     return Settings(
         host=host or "127.0.0.1",
         port=port if port is not None else (_port(env_port, "PORT") if env_port else 8080),
@@ -294,4 +330,13 @@ def load_settings(
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
         message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", 5.0),
         presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", 45.0),
+        login_free_failures=login_free_failures,
+        login_address_failures=login_address_failures,
+        login_account_failures=_positive_int(env, "CHATD_LOGIN_ACCOUNT_FAILURES", 20),
+        login_window=_positive_float(env, "CHATD_LOGIN_WINDOW", 15 * 60.0),
+        register_limit=_positive_int(env, "CHATD_REGISTER_LIMIT", 20),
+        register_window=_positive_float(env, "CHATD_REGISTER_WINDOW", 3600.0),
+        password_failures=_positive_int(env, "CHATD_PASSWORD_FAILURES", 5),
+        sockets_per_user=sockets_per_user,
+        sockets_per_address=sockets_per_address,
     )

@@ -7,10 +7,12 @@ gateway and the REST API authenticate exactly the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
+from chatd.auth.devices import DeviceCookie, DeviceCookies
+from chatd.auth.limits import BackoffLimit, Throttled, WindowLimit
 from chatd.auth.passwords import PasswordHasher
 from chatd.auth.throttle import LoginThrottle
 from chatd.auth.tokens import (
@@ -53,6 +55,20 @@ class Session:
     access_token: str
     claims: AccessClaims
     refresh_token: str
+    #: Set on register and log-in: marks this client as a device of the user's.
+    device_cookie: DeviceCookie | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AbuseLimits:
+    """The throttles of the account operations, shared by every node via the broker."""
+
+    login: LoginThrottle
+    #: Per client address.
+    register: WindowLimit
+    #: Per user: wrong current passwords.
+    password: BackoffLimit
+    devices: DeviceCookies
 
 
 class AuthService:
@@ -63,7 +79,7 @@ class AuthService:
         broker: Broker,
         hasher: PasswordHasher,
         tokens: AccessTokens,
-        throttle: LoginThrottle,
+        limits: AbuseLimits,
         key_prefix: str,
         notify_user: Callable[[str, dict[str, Any]], Awaitable[None]],
     ) -> None:
@@ -71,12 +87,16 @@ class AuthService:
         self._broker = broker
         self._hasher = hasher
         self.tokens = tokens
-        self._throttle = throttle
+        self._limits = limits
         self._prefix = key_prefix
         self._notify_user = notify_user
 
     # -- sign-up and log-in ------------------------------------------------------
-    async def register(self, username: str, password: str) -> Session:
+    async def register(self, username: str, password: str, address: str) -> Session:
+        """Create the account; raise Throttled when `address` made too many lately."""
+        wait = await self._limits.register.reserve(address)
+        if wait:
+            raise Throttled(wait, "too many accounts created from this address")
         if await self._store.get_user_by_name(username) is not None:
             raise UsernameTaken(username)
         password_hash = await self._hasher.hash(password)
@@ -86,17 +106,24 @@ class AuthService:
             raise UsernameTaken(username) from None
         await self._store.add_member(GENERAL_ROOM, user.id)
         logger.info("registered user %s (%s)", user.username, user.id)
-        return await self._new_session(user, family_id=new_id())
+        return await self._device_session(user)
 
-    async def login(self, username: str, password: str, address: str) -> Session:
-        await self._throttle.check(username, address)
+    async def login(
+        self, username: str, password: str, address: str, cookies: Mapping[str, str]
+    ) -> Session:
+        """Check the password unless throttled (Throttled: not even checked).
+
+        `cookies` may hold the user's device cookie from an earlier login, which
+        lifts the account-wide limit for this client (see chatd.auth.throttle).
+        """
+        device = self._limits.devices.device(username, cookies)
+        attempt = await self._limits.login.reserve(username, address, device)
         user = await self._store.get_user_by_name(username)
         ok = await self._hasher.verify(password, user.password_hash if user else None)
         if not ok or user is None:
-            await self._throttle.failed(username, address)
             raise BadCredentials
-        await self._throttle.succeeded(username)
-        return await self._new_session(user, family_id=new_id())
+        await self._limits.login.succeeded(attempt)
+        return await self._device_session(user)
 
     # -- refresh tokens ------------------------------------------------------------
     async def refresh(self, raw_token: str) -> Session:
@@ -138,8 +165,13 @@ class AuthService:
             await self._notify(claims.user_id, {"kind": "revoked", "jti": claims.jti})
 
     async def change_password(self, user: User, current: str, new: str) -> Session:
+        """Raise BadCredentials for a wrong current password, Throttled after too many."""
+        wait = await self._limits.password.reserve(user.id)
+        if wait:
+            raise Throttled(wait, "too many wrong current passwords")
         if not await self._hasher.verify(current, user.password_hash):
             raise BadCredentials
+        await self._limits.password.clear(user.id)
         version = await self._store.set_password_hash(user.id, await self._hasher.hash(new))
         await self._store.revoke_user_refresh_tokens(user.id)
         await self._notify(user.id, {"kind": "revoked", "version": version})
@@ -162,6 +194,10 @@ class AuthService:
         return user, claims
 
     # -- helpers ---------------------------------------------------------------------
+    async def _device_session(self, user: User) -> Session:
+        session = await self._new_session(user, family_id=new_id())
+        return replace(session, device_cookie=self._limits.devices.issue(user.username))
+
     async def _new_session(self, user: User, family_id: str) -> Session:
         raw = new_refresh_token()
         now = now_ms()
