@@ -32,6 +32,7 @@ SEND_QUEUE_FRAMES = 1024
 #: Close codes chatd uses beyond the standard ones (documented in docs/protocol.md).
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_SLOW_CONSUMER = 4008
+CLOSE_TOO_MANY_SOCKETS = 4029
 
 
 class Connection:
@@ -51,6 +52,7 @@ class Connection:
         "_room_waiter",
         "_transport",
         "_writer",
+        "address",
         "claims",
         "closing",
         "expiry",
@@ -62,8 +64,18 @@ class Connection:
         "ws",
     )
 
-    def __init__(self, ws: web.WebSocketResponse, user: User, claims: AccessClaims) -> None:
-        self.id = new_id()
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        user: User,
+        claims: AccessClaims,
+        *,
+        conn_id: str | None = None,
+        address: str = "",
+    ) -> None:
+        self.id = conn_id or new_id()
+        #: The client's address, under which the socket is counted (socket_caps).
+        self.address = address
         self.ws = ws
         self.user = user
         self.claims = claims

@@ -12,6 +12,7 @@ from chatd.hub import Hub
 from chatd.liveness import SocketClock
 from chatd.router import FrameRouter
 from chatd.settings import Settings
+from chatd.socket_caps import SocketCaps
 from chatd.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,3 +27,4 @@ AUTH = web.AppKey("auth", AuthService)
 HUB = web.AppKey("hub", Hub)
 ROUTER = web.AppKey("router", FrameRouter)
 SOCKET_CLOCK = web.AppKey("socket_clock", SocketClock)
+SOCKET_CAPS = web.AppKey("socket_caps", SocketCaps)

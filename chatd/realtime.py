@@ -11,10 +11,21 @@ from aiohttp import WSCloseCode, web
 
 from chatd.calls import Calls
 from chatd.hub import Hub
-from chatd.keys import AUTH, BROKER, FILES, HUB, ROUTER, SETTINGS, SOCKET_CLOCK, STORE
+from chatd.keys import (
+    AUTH,
+    BROKER,
+    FILES,
+    HUB,
+    ROUTER,
+    SETTINGS,
+    SOCKET_CAPS,
+    SOCKET_CLOCK,
+    STORE,
+)
 from chatd.liveness import SocketClock
 from chatd.router import FrameRouter, HandlerSpec, discover_handlers
 from chatd.services import Services
+from chatd.socket_caps import SocketCaps
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +46,12 @@ def realtime_context(
             ring_seconds=settings.call_ring_seconds,
         )
         sockets = app[SOCKET_CLOCK] = SocketClock()
+        caps = app[SOCKET_CAPS] = SocketCaps(
+            broker=app[BROKER],
+            per_user=settings.sockets_per_user,
+            per_address=settings.sockets_per_address,
+            ttl=settings.presence_ttl,
+        )
         services = Services(
             settings=app[SETTINGS],
             store=app[STORE],
@@ -48,7 +65,7 @@ def realtime_context(
         specs = discover_handlers() if handlers is None else list(handlers)
         app[ROUTER] = FrameRouter(specs, services)
         logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
-        heartbeat = asyncio.create_task(_presence_heartbeat(hub), name="presence-heartbeat")
+        heartbeat = asyncio.create_task(_presence_heartbeat(hub, caps), name="presence-heartbeat")
         calls.start()
         sockets.start()
         try:
@@ -63,8 +80,8 @@ def realtime_context(
     return context
 
 
-async def _presence_heartbeat(hub: Hub) -> None:
-    """Refresh this node's presence entries at a third of their TTL, forever."""
+async def _presence_heartbeat(hub: Hub, caps: SocketCaps) -> None:
+    """Refresh this node's presence entries and socket counts at a third of their TTL."""
     interval = hub.presence_ttl / 3
     while True:
         await asyncio.sleep(interval)
@@ -72,6 +89,10 @@ async def _presence_heartbeat(hub: Hub) -> None:
             await hub.refresh_presence()
         except Exception:
             logger.exception("presence heartbeat failed")
+        try:
+            await caps.refresh(hub.connections)
+        except Exception as exc:
+            logger.warning("socket counts not refreshed: %s", exc)
 
 
 async def close_sockets(app: web.Application) -> None:
