@@ -58,6 +58,8 @@ def chatd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "CHATD_SECRET_KEY": "e2e-secret-that-is-at-least-32-bytes-long!",
         # Tests type fast and reconnect often; keep the per-user limits out of the way.
         "CHATD_MESSAGE_RATE": "1000",
+        # Every test signs up its own users from 127.0.0.1.
+        "CHATD_REGISTER_LIMIT": "100000",
     }
     for name in ("MONGODB_URI", "REDIS_URL", "S3_BUCKET"):
         env.pop(name, None)

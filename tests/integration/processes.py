@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.fixtures.app import TEST_SECRET
+from tests.fixtures.app import TEST_REGISTER_LIMIT, TEST_SECRET
 from tests.fixtures.ports import free_port
 
 
@@ -26,6 +26,8 @@ class ChatdProcess:
             "CHATD_DATA_DIR": str(data_dir),
             "CHATD_BCRYPT_ROUNDS": "4",
             "CHATD_SECRET_KEY": TEST_SECRET,
+            # Tests sign up many users from 127.0.0.1; the limit's own tests set it.
+            "CHATD_REGISTER_LIMIT": TEST_REGISTER_LIMIT,
             "PYTHONUNBUFFERED": "1",
             **env,
         }
