@@ -33,7 +33,9 @@ class BackoffLimit:
 
     The back-off is a lock counter: the first attempt to create it goes ahead and
     every other one is refused while it lives, so however many arrive at once,
-    at most `free` + 1 are made before the first second has passed.
+    at most `free` + 1 are made before the first second has passed. Its length
+    doubles with every attempt made past the allowance (counted apart, so a burst
+    of refused ones does not jump straight to the longest back-off).
     """
 
     broker: Broker
@@ -45,14 +47,17 @@ class BackoffLimit:
     async def reserve(self, key: str) -> float:
         """Count one attempt: 0.0 if it may go ahead, else the seconds to wait."""
         attempts = f"{self.name}:{key}"
-        made = await self.broker.incr(attempts, self.window)
-        if made <= self.free:
+        if await self.broker.incr(attempts, self.window) <= self.free:
             return 0.0
-        lock = f"{self.name}-lock:{key}"
-        doublings = min(made - self.free - 1, _MAX_DOUBLINGS)
-        if await self.broker.incr(lock, min(2.0**doublings, self.max_backoff)) == 1:
+        lock, steps = f"{self.name}-lock:{key}", f"{self.name}-steps:{key}"
+        # Read before the lock is taken: the previous holder counted its step
+        # right after taking its lock, at least one back-off period ago.
+        made, _ = await self.broker.get_counter(steps)
+        backoff = min(2.0 ** min(made, _MAX_DOUBLINGS), self.max_backoff)
+        if await self.broker.incr(lock, backoff) == 1:
+            await self.broker.incr(steps, self.window)
             return 0.0
-        # Refused attempts are not counted: only made ones lengthen the back-off.
+        # Refused attempts are not counted (so refunds stay exact).
         await self.broker.decr(attempts)
         _, wait = await self.broker.get_counter(lock)
         return max(wait, 0.001)
@@ -63,8 +68,8 @@ class BackoffLimit:
 
     async def clear(self, key: str) -> None:
         """Forget every attempt and the back-off (the right password was given)."""
-        await self.broker.delete(f"{self.name}:{key}")
-        await self.broker.delete(f"{self.name}-lock:{key}")
+        for suffix in ("", "-lock", "-steps"):
+            await self.broker.delete(f"{self.name}{suffix}:{key}")
 
 
 @dataclass(frozen=True, slots=True)
