@@ -307,3 +307,35 @@ async def test_sockets_per_address_are_refused_before_the_upgrade(
     assert (await first_frame(again))["type"] == "ready"
     for ws in [*sockets[1:], other, again]:
         await ws.close()
+
+
+async def test_live_sockets_stay_counted_and_a_crashed_nodes_stop_counting(tmp_path, redis_url):
+    env = {
+        "REDIS_URL": redis_url,
+        "CHATD_REDIS_PREFIX": f"test:{unique_name()}:",
+        "CHATD_PRESENCE_TTL": "1",
+        "CHATD_SOCKETS_PER_USER": "2",
+    }
+    doomed, survivor = (ChatdProcess(tmp_path / "shared", tmp_path, **env).start() for _ in "ab")
+    on_doomed, on_survivor = ChatClient(doomed.url), ChatClient(survivor.url)
+    try:
+        await signed_up(on_doomed)
+        on_survivor.token = on_doomed.token
+        sockets = [await open_socket(on_doomed, "127.0.0.1") for _ in range(2)]
+        for ws in sockets:
+            assert (await first_frame(ws))["type"] == "ready"
+        # Well past the TTL, the heartbeat keeps both counted on every node.
+        await asyncio.sleep(2.5)
+        third = await open_socket(on_survivor, "127.0.0.1")
+        assert (await first_frame(third))["code"] == "rate_limited"
+
+        doomed.kill()  # its sockets are never released: they must expire
+        await asyncio.sleep(1.5)
+        again = await open_socket(on_survivor, "127.0.0.1")
+        assert (await first_frame(again))["type"] == "ready"
+        await again.close()
+    finally:
+        for client in (on_doomed, on_survivor):
+            await client.close()
+        for node in (doomed, survivor):
+            node.stop_quietly()
