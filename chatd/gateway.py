@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -243,5 +244,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await conn.flush_and_stop()
         return ws
     finally:
-        # The socket stops counting against its address and user on every node.
-        await caps.release(conn_id, address, user_id)
+        # The socket stops counting against its address and user on every node,
+        # even if this handler is being cancelled (else it counted until its TTL).
+        await asyncio.shield(caps.release(conn_id, address, user_id))

@@ -28,16 +28,16 @@ from chatd.store import username_key
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    """The allowances; every node of a deployment must use the same."""
+    """The allowances (chatd.settings: CHATD_LOGIN_*); the same on every node."""
 
     #: Failures per account and address, and per known device, before back-off.
-    free_failures: int = 5
-    #: Failures per address across accounts before back-off (many users behind a NAT).
-    address_failures: int = 100
+    free_failures: int
+    #: Failures per address across accounts before back-off.
+    address_failures: int
     #: Failures per account from clients without its device cookie, per window.
-    account_failures: int = 20
+    account_failures: int
     #: Seconds failures are remembered; also the longest back-off.
-    window: float = 15 * 60
+    window: float
 
 
 @dataclass(frozen=True, slots=True)
