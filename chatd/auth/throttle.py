@@ -51,7 +51,6 @@ class LoginAttempt:
 
 class LoginThrottle:
     def __init__(self, broker: Broker, prefix: str, limits: LoginLimits) -> None:
-        self.limits = limits
         window = limits.window
         self._device = BackoffLimit(
             broker, f"{prefix}login:device", limits.free_failures, window, window
@@ -62,9 +61,7 @@ class LoginThrottle:
         self._address = BackoffLimit(
             broker, f"{prefix}login:addr", limits.address_failures, window, window
         )
-        self._account = WindowLimit(
-            broker, f"{prefix}login:user", limits.account_failures, limits.window
-        )
+        self._account = WindowLimit(broker, f"{prefix}login:user", limits.account_failures, window)
 
     async def reserve(self, username: str, address: str, device: str | None) -> LoginAttempt:
         """Count the attempt, or raise Throttled without it counting (nor its password checked)."""
