@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from chatd.actions.deps import ActionDeps
 from chatd.auth.service import AuthService
 from chatd.broker import Broker
 from chatd.files import FileStore
@@ -26,5 +27,7 @@ CONTENT_POLICY = web.AppKey("content_policy", str)
 AUTH = web.AppKey("auth", AuthService)
 HUB = web.AppKey("hub", Hub)
 ROUTER = web.AppKey("router", FrameRouter)
+#: The use-case actions' services, for REST views (handlers get them in Services).
+ACTIONS = web.AppKey("actions", ActionDeps)
 SOCKET_CLOCK = web.AppKey("socket_clock", SocketClock)
 SOCKET_CAPS = web.AppKey("socket_caps", SocketCaps)

@@ -1,4 +1,7 @@
-"""The real-time side of the app: hub, router and the presence heartbeat, as one resource."""
+"""The real-time side of the app: hub, router and the presence heartbeat, as one resource.
+
+It also hands out the use-case actions' services (`ACTIONS`, `Services.actions`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from contextlib import suppress
 
 from aiohttp import WSCloseCode, web
 
+from chatd.actions.deps import ActionDeps
 from chatd.calls import Calls
 from chatd.hub import Hub
 from chatd.keys import (
+    ACTIONS,
     AUTH,
     BROKER,
     FILES,
@@ -52,6 +57,7 @@ def realtime_context(
             per_address=settings.sockets_per_address,
             ttl=settings.presence_ttl,
         )
+        actions = app[ACTIONS] = ActionDeps(store=app[STORE], hub=hub, files=app[FILES])
         services = Services(
             settings=app[SETTINGS],
             store=app[STORE],
@@ -61,6 +67,7 @@ def realtime_context(
             auth=app[AUTH],
             calls=calls,
             sockets=sockets,
+            actions=actions,
         )
         specs = discover_handlers() if handlers is None else list(handlers)
         app[ROUTER] = FrameRouter(specs, services)
