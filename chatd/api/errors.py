@@ -76,7 +76,9 @@ STATUS_OF_CODE: dict[str, int] = {
     "invalid": 422,
     "rate_limited": 429,
     "token_expired": 401,
+    "bad_credentials": 401,
     "room_exists": 409,
+    "username_taken": 409,
     # The request is fine but the object is full: it may succeed once it is not.
     "limit_reached": 409,
     "call_full": 409,
