@@ -6,7 +6,9 @@ fixed: nobody joins, is invited or leaves.
 
 The id is predictable by anyone who can see the members' ids, so it lives in a
 namespace no other room can take (`rooms.DM_ID_PREFIX`), and an existing room
-under a DM's id is only reused when it is that DM.
+under a DM's id is only reused when it is that DM (`chatd.actions.dms.open_dm`,
+the one way a DM is made, with `check_is_the_dm`). This module holds the
+rules and the read models.
 """
 
 from __future__ import annotations
@@ -17,19 +19,15 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from chatd import frames, rooms
-from chatd.clock import now_ms
 from chatd.errors import Refused
-from chatd.hub import Hub
-from chatd.store import Room, RoomKind, Store, User
+from chatd.store import Room, RoomKind, Store
 
 logger = logging.getLogger(__name__)
 
 #: Members of a group DM, the caller included (the issue: "group DMs of up to 10").
 MAX_DM_MEMBERS: Final = 10
-
-
-class DmConflict(Refused):
-    """The room under a DM's id is not that DM (REST answers 409 `dm_conflict`)."""
+#: What a DM's `users` must be, said to the one who named them.
+DM_SIZE_RULE: Final = f"Name 1-{MAX_DM_MEMBERS - 1} users other than yourself."
 
 
 def dm_room_id(member_ids: Sequence[str]) -> str:
@@ -38,32 +36,17 @@ def dm_room_id(member_ids: Sequence[str]) -> str:
     return rooms.DM_ID_PREFIX + digest[:40]
 
 
-async def open_dm(store: Store, hub: Hub, members: Sequence[User], opener: User) -> Room:
-    """The DM of exactly these users, created (and announced live) the first time.
+class DmConflict(Refused):
+    """The room under a DM's id is not that DM (REST answers 409 `dm_conflict`)."""
 
-    Raises DmConflict when a room other than this DM holds its id.
-    """
-    names = sorted((m.username for m in members), key=str.casefold)
-    room = await store.ensure_room(
-        Room(
-            id=dm_room_id([m.id for m in members]),
-            name=", ".join(names),
-            kind=RoomKind.DM,
-            created_by=opener.id,
-            created_at=now_ms(),
+    def __init__(self) -> None:
+        super().__init__(
+            "dm_conflict",
+            "another room holds this conversation's id; ask the server's operator to remove it",
         )
-    )
-    await _check_is_the_dm(store, room, {m.id for m in members})
-    # Every member is a plain member: a DM has no owner or moderator.
-    added = [m for m in members if await store.add_member(room.id, m.id)]
-    if added:
-        info = await dm_json(store, room)
-        for member in added:
-            await rooms.announce_join(hub, member.id, room, info=info)
-    return room
 
 
-async def _check_is_the_dm(store: Store, room: Room, member_ids: set[str]) -> None:
+async def check_is_the_dm(store: Store, room: Room, member_ids: set[str]) -> None:
     """Refuse to reuse a room that is not the DM of exactly `member_ids`.
 
     Its members may be fewer than expected (an open cut short before every
@@ -81,10 +64,7 @@ async def _check_is_the_dm(store: Store, room: Room, member_ids: set[str]) -> No
         room.created_by,
         len(extra),
     )
-    raise DmConflict(
-        "dm_conflict",
-        "another room holds this conversation's id; ask the server's operator to remove it",
-    )
+    raise DmConflict()
 
 
 async def squatted_dm_ids(store: Store) -> list[Room]:

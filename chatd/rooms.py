@@ -1,15 +1,17 @@
-"""Room rules shared by the REST API and the frame handlers."""
+"""Room rules: ids, the DM namespace, names and topics (pure; no store, no hub).
+
+The room actions (`chatd.actions.rooms`, `chatd.actions.dms`) apply them; REST
+schemas only borrow the limits to bound a request's size.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Final
 
-from chatd import frames
 from chatd.clock import new_id, now_ms
-from chatd.errors import Refused
-from chatd.hub import Hub
-from chatd.store import Room, RoomKind, Store
+from chatd.errors import Invalid
+from chatd.store import Room, RoomKind
 from chatd.text import one_line
 
 #: A public room's id is its normalized name, as in the seed product (`general`).
@@ -24,17 +26,6 @@ MAX_TOPIC = 256
 DM_ID_PREFIX: Final = "dm-"
 
 
-class RoomError(Refused):
-    """A room operation was refused (REST maps `code` to a status, frames send it).
-
-    `field` names the request field at fault, if one is (REST lists it in `fields`).
-    """
-
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
-        super().__init__(code, message)
-        self.field = field
-
-
 def public_room_id(name: str) -> str | None:
     """`My Room` -> `my-room`; None if the name cannot be a public room id."""
     candidate = _SEPARATORS.sub("-", name.strip().lower())
@@ -46,92 +37,53 @@ def is_dm_id(room_id: str) -> bool:
     return room_id.startswith(DM_ID_PREFIX)
 
 
-async def create_room(
-    store: Store,
-    hub: Hub,
-    *,
-    creator_id: str,
-    name: str,
-    private: bool,
-    topic: str = "",
-    voice: bool = False,
-) -> Room:
+def takes_new_members(room: Room) -> bool:
+    """Whether anyone may join the room uninvited.
+
+    Only public rooms. A public room with a DM id predates the reservation (a
+    squatted DM id, see README "Upgrading"): it takes no new members.
+    """
+    return room.kind is RoomKind.PUBLIC and not is_dm_id(room.id)
+
+
+def new_room(*, creator_id: str, name: str, private: bool, topic: str, voice: bool) -> Room:
+    """The room a create request describes, not stored yet.
+
+    Invalid, naming the field at fault, if the name or topic breaks a rule.
+    """
     # Names and topics are shown to everyone: cleaned like file names, so
     # neither can hide characters or reorder what people read.
     name, topic = one_line(name), one_line(topic)
     if not name:
-        raise RoomError(
-            "invalid",
-            "a room name needs visible characters (control and invisible ones are removed)",
-            field="name",
+        raise _invalid(
+            "name", "a room name needs visible characters (control and invisible ones are removed)"
         )
     if len(name) > MAX_ROOM_NAME:
-        raise RoomError("invalid", f"at most {MAX_ROOM_NAME} characters", field="name")
+        raise _invalid("name", f"at most {MAX_ROOM_NAME} characters")
     if len(topic) > MAX_TOPIC:
-        raise RoomError("invalid", f"at most {MAX_TOPIC} characters", field="topic")
+        raise _invalid("topic", f"at most {MAX_TOPIC} characters")
     if private:
-        room = Room(new_id(), name, RoomKind.PRIVATE, creator_id, now_ms(), topic, voice)
-    else:
-        room_id = public_room_id(name)
-        if room_id is None:
-            raise RoomError(
-                "invalid",
-                "a public room name needs letters or digits (up to 64, '-' allowed)",
-                field="name",
-            )
-        if is_dm_id(room_id):
-            raise RoomError(
-                "invalid",
-                f"names starting with '{DM_ID_PREFIX}' are reserved for direct messages",
-                field="name",
-            )
-        room = Room(room_id, name, RoomKind.PUBLIC, creator_id, now_ms(), topic, voice)
-    room = await store.create_room(room)
-    await store.add_member(room.id, creator_id, role="owner")
-    await announce_join(hub, creator_id, room)
-    return room
+        return Room(new_id(), name, RoomKind.PRIVATE, creator_id, now_ms(), topic, voice)
+    room_id = public_room_id(name)
+    if room_id is None:
+        raise _invalid("name", "a public room name needs letters or digits (up to 64, '-' allowed)")
+    if is_dm_id(room_id):
+        raise _invalid(
+            "name", f"names starting with '{DM_ID_PREFIX}' are reserved for direct messages"
+        )
+    return Room(room_id, name, RoomKind.PUBLIC, creator_id, now_ms(), topic, voice)
 
 
-async def join_room(store: Store, hub: Hub, user_id: str, room_id: str) -> Room:
-    """Join a room; a public room that does not exist yet is created (seed behaviour)."""
-    room = await store.get_room(room_id)
-    if room is None:
-        public_id = public_room_id(room_id)
-        if public_id != room_id or is_dm_id(room_id):
-            # A missing DM is opened through POST /api/dms, never made by a join.
-            raise RoomError("not_found", "no such room")
-        room = await store.ensure_room(Room(room_id, room_id, RoomKind.PUBLIC, user_id, now_ms()))
-        if room.created_by == user_id and await store.add_member(room.id, user_id, role="owner"):
-            await announce_join(hub, user_id, room)
-            return room
-    if await store.is_member(room.id, user_id):
-        # Joining again (a reconnecting client) is a read, not a write: every
-        # socket of a member already receives the room (since hello or the
-        # first join's announcement), so there is nothing to announce.
-        return room
-    if room.kind is not RoomKind.PUBLIC or is_dm_id(room.id):
-        # Same answer as for a room that does not exist: do not reveal private
-        # rooms. A public room with a DM id predates the reservation (a squatted
-        # DM id, see README "Upgrading"): it takes no new members.
-        raise RoomError("not_found", "no such room")
-    if await store.add_member(room.id, user_id):
-        await announce_join(hub, user_id, room)
-    return room
+def created_by_joining(room_id: str, user_id: str) -> Room | None:
+    """The public room a join of a missing `room_id` creates (seed behaviour), if any.
 
-
-async def announce_join(
-    hub: Hub, user_id: str, room: Room, *, info: dict[str, Any] | None = None
-) -> None:
-    """Every socket of the user, on every node, starts receiving the room.
-
-    `info` is what their `joined` frame shows (default: the plain room).
+    Only an id that is already a public room's normalized name; never a DM id
+    (a missing DM is opened through POST /api/dms, never made by a join).
     """
-    await hub.publish_user(
-        user_id,
-        {"kind": "join", "room": room.id, "roomInfo": info or frames.room_json(room)},
-    )
+    if public_room_id(room_id) != room_id or is_dm_id(room_id):
+        return None
+    return Room(room_id, room_id, RoomKind.PUBLIC, user_id, now_ms())
 
 
-async def leave_room(store: Store, hub: Hub, user_id: str, room_id: str) -> None:
-    await store.remove_member(room_id, user_id)
-    await hub.publish_user(user_id, {"kind": "leave", "room": room_id})
+def _invalid(field: str, message: str) -> Invalid:
+    return Invalid(message, fields={field: [message]})

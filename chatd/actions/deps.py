@@ -44,6 +44,18 @@ async def member_room(deps: ActionDeps, user_id: str, room_id: str) -> Room:
     return room
 
 
+async def stated_member_room(
+    deps: ActionDeps, user_id: str, room_id: str, membership: Membership
+) -> Room:
+    """The room, checking membership unless the caller has (see Membership)."""
+    if membership is Membership.UNVERIFIED:
+        return await member_room(deps, user_id, room_id)
+    room = await deps.store.get_room(room_id)
+    if room is None:
+        raise NotFound("no such room, or you are not a member")
+    return room
+
+
 async def ensure_member(
     deps: ActionDeps, user_id: str, room_id: str, membership: Membership
 ) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from marshmallow import Schema, fields, validate
 
-from chatd.api.errors import ApiError
+from chatd.actions.dms import open_dm
 from chatd.api.openapi import documented
 from chatd.api.parsing import parse_body
 from chatd.auth.middleware import current_user
 from chatd.auth.schemas import StrictSchema
-from chatd.dms import MAX_DM_MEMBERS, DmConflict, dm_json, list_dms, open_dm
+from chatd.dms import DM_SIZE_RULE, MAX_DM_MEMBERS, dm_json, list_dms
 from chatd.jsonutil import dumps
-from chatd.keys import HUB, STORE
-from chatd.store import User
+from chatd.keys import ACTIONS, STORE
 
 _TAGS = ("dms",)
 
@@ -25,7 +24,7 @@ class OpenDmSchema(StrictSchema):
         validate=validate.Length(
             min=1,
             max=MAX_DM_MEMBERS,
-            error=f"Name 1-{MAX_DM_MEMBERS - 1} users other than yourself.",
+            error=DM_SIZE_RULE,
         ),
     )
 
@@ -68,34 +67,9 @@ class DmListSchema(Schema):
 async def open_direct_message(request: web.Request) -> web.Response:
     """`users` are usernames (any letter case); the caller may be listed or not."""
     data = await parse_body(request, OpenDmSchema())
-    store, me = request.app[STORE], current_user(request)
-    members: dict[str, User] = {me.id: me}
-    unknown = []
-    for name in data["users"]:
-        user = await store.get_user_by_name(name)
-        if user is None:
-            unknown.append(name)
-        else:
-            members[user.id] = user
-    if unknown:
-        raise ApiError(
-            422,
-            "invalid",
-            "no such user",
-            fields={"users": [f"No such user: {', '.join(unknown)}."]},
-        )
-    if not 2 <= len(members) <= MAX_DM_MEMBERS:
-        raise ApiError(
-            422,
-            "invalid",
-            "a DM is you and 1-9 others",
-            fields={"users": [f"Name 1-{MAX_DM_MEMBERS - 1} users other than yourself."]},
-        )
-    try:
-        room = await open_dm(store, request.app[HUB], list(members.values()), me)
-    except DmConflict as exc:
-        raise ApiError(409, exc.code, exc.message) from None
-    body = {"room": await dm_json(store, room, me.id)}
+    me = current_user(request)
+    room = await open_dm(request.app[ACTIONS], me, data["users"])
+    body = {"room": await dm_json(request.app[STORE], room, me.id)}
     return web.json_response(body, status=201, dumps=dumps)
 
 

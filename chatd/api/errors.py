@@ -78,6 +78,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "token_expired": 401,
     "bad_credentials": 401,
     "room_exists": 409,
+    "dm_conflict": 409,
     "username_taken": 409,
     # The request is fine but the object is full: it may succeed once it is not.
     "limit_reached": 409,

@@ -6,16 +6,17 @@ from aiohttp import web
 from marshmallow import Schema, fields, validate
 
 from chatd import frames, rooms
-from chatd.api.errors import ApiError
+from chatd.actions import rooms as actions
+from chatd.actions.deps import Membership, member_room
 from chatd.api.messages import MessageListSchema, messages_json
 from chatd.api.openapi import documented
 from chatd.api.parsing import parse_body, parse_query
 from chatd.auth.middleware import current_user
 from chatd.auth.schemas import StrictSchema
 from chatd.jsonutil import dumps
-from chatd.keys import BROKER, HUB, STORE
+from chatd.keys import ACTIONS, BROKER, STORE
 from chatd.numbers import stored_int
-from chatd.store import Conflict, Room, RoomKind
+from chatd.store import Room
 
 #: The contract: with no cursor, the latest 100.
 DEFAULT_HISTORY = 100
@@ -79,12 +80,9 @@ _TAGS = ("rooms",)
 
 async def readable_room(request: web.Request) -> Room:
     """The room in the path if the caller is a member; 404 otherwise (no existence leak)."""
-    room_id = request.match_info["room"]
-    store = request.app[STORE]
-    room = await store.get_room(room_id)
-    if room is None or not await store.is_member(room_id, current_user(request).id):
-        raise ApiError(404, "not_found", "no such room, or you are not a member")
-    return room
+    return await member_room(
+        request.app[ACTIONS], current_user(request).id, request.match_info["room"]
+    )
 
 
 @documented(
@@ -116,21 +114,14 @@ async def list_rooms(request: web.Request) -> web.Response:
 )
 async def create_room(request: web.Request) -> web.Response:
     data = await parse_body(request, CreateRoomSchema())
-    try:
-        room = await rooms.create_room(
-            request.app[STORE],
-            request.app[HUB],
-            creator_id=current_user(request).id,
-            name=data["name"],
-            private=data["private"],
-            topic=data["topic"],
-            voice=data["voice"],
-        )
-    except rooms.RoomError as exc:
-        per_field = {exc.field: [exc.message]} if exc.field else None
-        raise ApiError(422, exc.code, exc.message, fields=per_field) from None
-    except Conflict:
-        raise ApiError(409, "room_exists", "a room with that name exists") from None
+    room = await actions.create_room(
+        request.app[ACTIONS],
+        current_user(request),
+        name=data["name"],
+        private=data["private"],
+        topic=data["topic"],
+        voice=data["voice"],
+    )
     info = frames.room_json(room)
     info["member"] = True
     return web.json_response({"room": info}, status=201, dumps=dumps)
@@ -195,15 +186,13 @@ async def members(request: web.Request) -> web.Response:
 )
 async def invite(request: web.Request) -> web.Response:
     data = await parse_body(request, InviteSchema())
-    room = await readable_room(request)
-    if room.kind is RoomKind.DM:
-        raise ApiError(422, "invalid", "direct messages have a fixed set of members")
-    store = request.app[STORE]
-    invitee = await store.get_user_by_name(data["username"])
-    if invitee is None:
-        raise ApiError(404, "not_found", "no such user")
-    if await store.add_member(room.id, invitee.id):
-        await rooms.announce_join(request.app[HUB], invitee.id, room)
+    await actions.invite(
+        request.app[ACTIONS],
+        current_user(request),
+        request.match_info["room"],
+        data["username"],
+        membership=Membership.UNVERIFIED,
+    )
     return web.Response(status=204)
 
 

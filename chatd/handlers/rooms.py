@@ -1,13 +1,14 @@
-"""join / leave: membership changes, live on every socket of the user."""
+"""join / leave: thin adapters over `chatd.actions.rooms`, live on every socket of the user."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chatd import frames, rooms
-from chatd.handlers.base import FrameContext, FrameError, Handler, RateLimit, RoomFrameSchema
+from chatd import frames
+from chatd.actions.deps import Membership
+from chatd.actions.rooms import join_room, leave_room
+from chatd.handlers.base import FrameContext, Handler, RateLimit, RoomFrameSchema
 from chatd.readstate import room_infos
-from chatd.store import RoomKind
 
 
 class JoinHandler(Handler):
@@ -18,10 +19,10 @@ class JoinHandler(Handler):
     rate_limit = RateLimit(burst=20, per_second=2)
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
-        store, hub = self.services.store, self.services.hub
-        room = await rooms.join_room(store, hub, ctx.user.id, frame["room"])
-        await hub.join_local(ctx.conn, room.id)
-        [info] = await room_infos(store, ctx.user.id, [room])
+        room = await join_room(self.services.actions, ctx.user, frame["room"])
+        # A member joining again was not announced: this socket may not have the room yet.
+        await self.services.hub.join_local(ctx.conn, room.id)
+        [info] = await room_infos(self.services.store, ctx.user.id, [room])
         ctx.reply(frames.joined(info))
 
 
@@ -31,11 +32,13 @@ class LeaveHandler(Handler):
     requires_membership = True
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
-        room = await self.services.store.get_room(frame["room"])
-        if room is not None and room.kind is RoomKind.DM:
-            raise FrameError("invalid", "direct messages have a fixed set of members")
-        await self.services.hub.leave_local(ctx.conn, frame["room"])
         # Membership goes before the answer: once `left` arrives, history and
-        # search no longer show the room to this user.
-        await rooms.leave_room(self.services.store, self.services.hub, ctx.user.id, frame["room"])
+        # search no longer show the room to this user (the action's announcement
+        # has taken every socket of theirs out of it).
+        await leave_room(
+            self.services.actions,
+            ctx.user,
+            frame["room"],
+            membership=Membership.VERIFIED,  # the router checked it
+        )
         ctx.reply(frames.left(frame["room"]))
