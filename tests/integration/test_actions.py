@@ -8,19 +8,23 @@ themselves, membership included when the caller says it has not checked it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chatd.actions import rooms as room_actions
 from chatd.actions.deps import ActionDeps, Membership
+from chatd.actions.dms import open_dm
 from chatd.actions.edits import delete_message, edit_message
 from chatd.actions.messages import post_message
 from chatd.actions.reactions import MAX_EMOJI_PER_MESSAGE, change_reaction
 from chatd.actions.reads import mark_read
 from chatd.broker.memory import MemoryBroker
 from chatd.clock import new_id, now_ms
-from chatd.errors import Forbidden, Invalid, LimitReached, NotFound
+from chatd.dms import MAX_DM_MEMBERS, dm_room_id
+from chatd.errors import Forbidden, Invalid, LimitReached, NotFound, Refused
 from chatd.files.local import LocalFileStore
 from chatd.hub import Hub
 from chatd.store import ReactionOp, Room, RoomKind, Store, User
@@ -170,3 +174,197 @@ async def test_a_message_takes_at_most_50_different_emoji(deps: ActionDeps):
         await change_reaction(
             deps, alice, room, posted.message.id, emoji[-1], op=ReactionOp.ADD, membership=UNCHECKED
         )
+
+
+@dataclass(eq=False)  # hashable by identity, like a Connection
+class Socket:
+    """Stands where a user's Connection stands in the hub: records the frames it is sent."""
+
+    user: User
+    id: str = field(default_factory=new_id)
+    rooms: set[str] = field(default_factory=set)
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+    def join_room(self, room_id: str) -> None:
+        self.rooms.add(room_id)
+
+    def leave_room(self, room_id: str) -> None:
+        self.rooms.discard(room_id)
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.frames.append(frame)
+
+    def send_raw(self, data: bytes) -> None:
+        pass
+
+    def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
+        pass
+
+    def took(self) -> list[tuple[str, str]]:
+        """(type, room) of each membership frame so far, then forgets them."""
+        taken = [
+            (f["type"], f["room"]["id"] if f["type"] == "joined" else f["room"])
+            for f in self.frames
+        ]
+        self.frames.clear()
+        return taken
+
+
+@pytest.fixture
+async def online(deps: ActionDeps) -> AsyncIterator[Any]:
+    """online(user) -> a Socket of that user attached to the hub (detached after the test)."""
+    sockets: list[Socket] = []
+
+    async def attach(owner: User) -> Socket:
+        socket = Socket(owner)
+        await deps.hub.attach(socket)  # type: ignore[arg-type]
+        sockets.append(socket)
+        return socket
+
+    yield attach
+    for socket in sockets:
+        await deps.hub.detach(socket)  # type: ignore[arg-type]
+
+
+async def test_creating_a_room_cleans_its_name_and_keeps_the_dm_namespace(
+    deps: ActionDeps, online: Any
+):
+    store = deps.store
+    alice = await user(store)
+    socket = await online(alice)
+    name = unique_name("Team\u200b ")
+
+    room = await room_actions.create_room(deps, alice, name=name, private=False, topic="a\x00b")
+    assert (room.name, room.topic, room.kind) == (
+        name.replace("\u200b", "").strip(),
+        "ab",
+        RoomKind.PUBLIC,
+    )
+    assert await store.member_role(room.id, alice.id) == "owner"
+    assert socket.took() == [("joined", room.id)] and room.id in socket.rooms
+    private = await room_actions.create_room(deps, alice, name="Secret plans", private=True)
+    assert private.kind is RoomKind.PRIVATE and private.id != "secret-plans"
+
+    refusals = {
+        "\u200b\u202e": "name",  # nothing visible left
+        "DM-abc": "name",  # the DM namespace
+        "!!!": "name",  # no public id
+    }
+    for bad, fault in refusals.items():
+        with pytest.raises(Invalid) as refused:
+            await room_actions.create_room(deps, alice, name=bad, private=False)
+        assert list(refused.value.extra["fields"]) == [fault], bad
+    with pytest.raises(Invalid) as refused:
+        await room_actions.create_room(deps, alice, name="ok", private=True, topic="t" * 257)
+    assert list(refused.value.extra["fields"]) == ["topic"]
+    with pytest.raises(Refused) as taken:
+        await room_actions.create_room(deps, alice, name=name.upper(), private=False)
+    assert taken.value.code == "room_exists"
+    assert socket.took() == [("joined", private.id)], "refusals announce nothing"
+
+
+async def test_joining_creates_public_rooms_and_reveals_nothing_else(deps: ActionDeps, online: Any):
+    store = deps.store
+    alice, bob = await user(store), await user(store)
+    bobs = await online(bob)
+    fresh = unique_name("lobby-")
+
+    created = await room_actions.join_room(deps, alice, fresh)
+    assert (created.id, created.kind) == (fresh, RoomKind.PUBLIC)
+    assert await store.member_role(fresh, alice.id) == "owner"
+    joined = await room_actions.join_room(deps, bob, fresh)
+    assert joined.id == fresh and await store.member_role(fresh, bob.id) == "member"
+    again = await room_actions.join_room(deps, bob, fresh)
+    assert again.id == fresh
+    assert bobs.took() == [("joined", fresh)], "joining again announces nothing"
+
+    secret = await private_room(store, alice)
+    dm = await open_dm(deps, alice, [(await user(store)).username])
+    missing = ["Not Normalized", dm_room_id([alice.id, bob.id]), secret, dm.id]
+    for room_id in missing:
+        with pytest.raises(NotFound):
+            await room_actions.join_room(deps, bob, room_id)
+        assert not await store.is_member(room_id, bob.id), room_id
+    assert await store.get_room("Not Normalized") is None
+    assert await store.get_room(dm_room_id([alice.id, bob.id])) is None, "a join never makes a DM"
+    assert bobs.took() == []
+
+
+async def test_leaving_refuses_dms_and_non_members(deps: ActionDeps, online: Any):
+    store = deps.store
+    alice, bob = await user(store), await user(store)
+    alices = await online(alice)
+    room = await private_room(store, alice, bob)
+    dm = await open_dm(deps, alice, [bob.username])
+    alices.took()
+
+    with pytest.raises(Invalid):
+        await room_actions.leave_room(deps, alice, dm.id, membership=UNCHECKED)
+    with pytest.raises(Invalid):
+        await room_actions.leave_room(deps, alice, dm.id, membership=Membership.VERIFIED)
+    assert await store.is_member(dm.id, alice.id)
+    outsider = await user(store)
+    with pytest.raises(NotFound):
+        await room_actions.leave_room(deps, outsider, room, membership=UNCHECKED)
+    assert alices.took() == []
+
+    await room_actions.leave_room(deps, alice, room, membership=UNCHECKED)
+    assert not await store.is_member(room, alice.id)
+    assert alices.took() == [("left", room)] and room not in alices.rooms
+    with pytest.raises(NotFound):
+        await room_actions.leave_room(deps, alice, room, membership=UNCHECKED)
+
+
+async def test_any_member_invites_but_nobody_into_a_dm(deps: ActionDeps, online: Any):
+    store = deps.store
+    owner, member, guest, outsider = [await user(store) for _ in range(4)]
+    guests = await online(guest)
+    room = await private_room(store, owner, member)
+    dm = await open_dm(deps, owner, [member.username])
+
+    with pytest.raises(NotFound):
+        await room_actions.invite(deps, outsider, room, guest.username, membership=UNCHECKED)
+    with pytest.raises(Invalid):
+        await room_actions.invite(deps, owner, dm.id, guest.username, membership=UNCHECKED)
+    with pytest.raises(NotFound):
+        await room_actions.invite(deps, member, room, unique_name("ghost"), membership=UNCHECKED)
+    assert not await store.is_member(room, guest.id) and not await store.is_member(dm.id, guest.id)
+    assert guests.took() == []
+
+    invited = await room_actions.invite(
+        deps, member, room, guest.username.upper(), membership=UNCHECKED
+    )
+    assert invited.id == guest.id and await store.member_role(room, guest.id) == "member"
+    await room_actions.invite(deps, owner, room, guest.username, membership=UNCHECKED)
+    assert guests.took() == [("joined", room)], "a second invite announces nothing"
+
+
+async def test_a_dm_is_2_to_10_known_people_and_never_another_room(deps: ActionDeps, online: Any):
+    store = deps.store
+    alice, bob = await user(store), await user(store)
+    alices, bobs = await online(alice), await online(bob)
+
+    for names in ([unique_name("ghost")], [alice.username], []):
+        with pytest.raises(Invalid) as refused:
+            await open_dm(deps, alice, names)
+        assert list(refused.value.extra["fields"]) == ["users"], names
+    crowd = [(await user(store)).username for _ in range(MAX_DM_MEMBERS)]
+    with pytest.raises(Invalid):
+        await open_dm(deps, alice, crowd)
+    assert alices.took() == []
+
+    dm = await open_dm(deps, alice, [bob.username.upper(), alice.username])
+    assert dm.id == dm_room_id([alice.id, bob.id]) and dm.kind is RoomKind.DM
+    assert sorted(await store.member_ids(dm.id)) == sorted([alice.id, bob.id])
+    assert await store.member_role(dm.id, alice.id) == "member", "a DM has no owner"
+    assert (await open_dm(deps, bob, [alice.username])).id == dm.id
+    assert alices.took() == [("joined", dm.id)] and bobs.took() == [("joined", dm.id)]
+
+    carol = await user(store)
+    squatted = Room(dm_room_id([alice.id, carol.id]), "squat", RoomKind.PUBLIC, carol.id, now_ms())
+    await store.create_room(squatted)
+    await store.add_member(squatted.id, (await user(store)).id)
+    with pytest.raises(Refused) as conflict:
+        await open_dm(deps, alice, [carol.username])
+    assert conflict.value.code == "dm_conflict"
+    assert not await store.is_member(squatted.id, alice.id)
