@@ -36,22 +36,20 @@ class Membership(enum.Enum):
     UNVERIFIED = "unverified"
 
 
-async def member_room(deps: ActionDeps, user_id: str, room_id: str) -> Room:
-    """The room if the user is a member; NotFound otherwise (no existence leak)."""
-    room = await deps.store.get_room(room_id)
-    if room is None or not await deps.store.is_member(room.id, user_id):
-        raise NotFound("no such room, or you are not a member")
-    return room
-
-
-async def stated_member_room(
-    deps: ActionDeps, user_id: str, room_id: str, membership: Membership
+async def member_room(
+    deps: ActionDeps,
+    user_id: str,
+    room_id: str,
+    membership: Membership = Membership.UNVERIFIED,
 ) -> Room:
-    """The room, checking membership unless the caller has (see Membership)."""
-    if membership is Membership.UNVERIFIED:
-        return await member_room(deps, user_id, room_id)
+    """The room if the user is a member; NotFound otherwise (no existence leak).
+
+    Membership is checked in the store unless the caller has (see Membership).
+    """
     room = await deps.store.get_room(room_id)
-    if room is None:
+    if room is None or (
+        membership is Membership.UNVERIFIED and not await deps.store.is_member(room.id, user_id)
+    ):
         raise NotFound("no such room, or you are not a member")
     return room
 

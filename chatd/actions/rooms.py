@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatd import frames, rooms
-from chatd.actions.deps import ActionDeps, Membership, stated_member_room
+from chatd.actions.deps import ActionDeps, Membership, member_room
 from chatd.errors import Invalid, NotFound, Refused
 from chatd.hub import Hub
 from chatd.store import Conflict, Room, RoomKind, User
@@ -72,7 +72,7 @@ async def join_room(deps: ActionDeps, user: User, room_id: str) -> Room:
 
 async def leave_room(deps: ActionDeps, user: User, room_id: str, *, membership: Membership) -> None:
     """Stop being a member; every socket of the user gets `left`. Not from a DM."""
-    room = await stated_member_room(deps, user.id, room_id, membership)
+    room = await member_room(deps, user.id, room_id, membership)
     _refuse_dm(room)
     await deps.store.remove_member(room.id, user.id)
     await deps.hub.publish_user(user.id, {"kind": "leave", "room": room.id})
@@ -85,7 +85,7 @@ async def invite(
 
     Returns the invitee; inviting a member again changes nothing. Not to a DM.
     """
-    room = await stated_member_room(deps, inviter.id, room_id, membership)
+    room = await member_room(deps, inviter.id, room_id, membership)
     _refuse_dm(room)
     invitee = await deps.store.get_user_by_name(username)
     if invitee is None:
