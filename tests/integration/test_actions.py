@@ -27,6 +27,7 @@ from chatd.dms import MAX_DM_MEMBERS, dm_room_id
 from chatd.errors import Forbidden, Invalid, LimitReached, NotFound, Refused
 from chatd.files.local import LocalFileStore
 from chatd.hub import Hub
+from chatd.rooms import MAX_TOPIC
 from chatd.store import ReactionOp, Room, RoomKind, Store, User
 from chatd.store.factory import open_store
 from tests.client import unique_name
@@ -245,17 +246,19 @@ async def test_creating_a_room_cleans_its_name_and_keeps_the_dm_namespace(
     private = await room_actions.create_room(deps, alice, name="Secret plans", private=True)
     assert private.kind is RoomKind.PRIVATE and private.id != "secret-plans"
 
-    refusals = {
-        "\u200b\u202e": "name",  # nothing visible left
-        "DM-abc": "name",  # the DM namespace
-        "!!!": "name",  # no public id
-    }
-    for bad, fault in refusals.items():
+    refused_names = [
+        "\u200b\u202e",  # nothing visible left
+        "DM-abc",  # the DM namespace
+        "!!!",  # no public id
+    ]
+    for bad in refused_names:
         with pytest.raises(Invalid) as refused:
             await room_actions.create_room(deps, alice, name=bad, private=False)
-        assert list(refused.value.extra["fields"]) == [fault], bad
+        assert list(refused.value.extra["fields"]) == ["name"], bad
     with pytest.raises(Invalid) as refused:
-        await room_actions.create_room(deps, alice, name="ok", private=True, topic="t" * 257)
+        await room_actions.create_room(
+            deps, alice, name="ok", private=True, topic="t" * (MAX_TOPIC + 1)
+        )
     assert list(refused.value.extra["fields"]) == ["topic"]
     with pytest.raises(Refused) as taken:
         await room_actions.create_room(deps, alice, name=name.upper(), private=False)
