@@ -13,8 +13,10 @@ import asyncio
 import logging
 import struct
 from collections import deque
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from aiohttp import WSCloseCode, web
 from aiohttp.base_protocol import BaseProtocol
@@ -67,11 +69,16 @@ class Connection:
         self.ws = ws
         self.user = user
         self.claims = claims
-        #: The rooms this socket receives (frozen and shared while there are none:
-        #: an idle socket's empty set and dict cost ~0.3 KiB; see join_room).
-        self.rooms: set[str] | frozenset[str] = _NO_ROOMS
-        #: Rooms being replayed by `resume`: live events wait here so the client
-        #: sees each event once, in seq order (None while no replay runs).
+        #: The rooms this socket receives, each with the lowest seq from which the
+        #: socket has been (or will be) sent every room event: the first seq the
+        #: hub delivered after it joined, lowered by a replay (chatd.replay);
+        #: None until known. A replay stops below it, so nothing goes out twice.
+        #: The ints are the hub's own objects, shared by every socket that joined
+        #: at the same point. Read-only and shared while there are none (an idle
+        #: socket's empty dict costs ~0.1 KiB; see join_room).
+        self.rooms: dict[str, int | None] | Mapping[str, int | None] = _NO_ROOMS
+        #: Rooms being replayed (resume, hello.resume): live events wait here so
+        #: the replay's older events go first (None while no replay runs).
         self.held: dict[str, list[tuple[int, bytes]]] | None = None
         # Frames waiting for a paused transport (None while writing directly).
         # bytes: a frame to send; _Close: close after what is queued before it.
@@ -94,20 +101,32 @@ class Connection:
         protocol = request.protocol
         self._protocol = protocol if isinstance(protocol, BaseProtocol) else None
 
-    def join_room(self, room_id: str) -> None:
-        if isinstance(self.rooms, frozenset):
-            self.rooms = set()
-        self.rooms.add(room_id)
+    def join_room(self, room_id: str, live_from: int | None) -> None:
+        """Receive the room from now on; `live_from`: the hub's next seq, if it knows it."""
+        rooms = self.rooms
+        if not isinstance(rooms, dict):
+            rooms = self.rooms = {}
+        rooms[room_id] = live_from
 
     def leave_room(self, room_id: str) -> None:
-        if isinstance(self.rooms, set):
-            self.rooms.discard(room_id)
+        if isinstance(self.rooms, dict):
+            self.rooms.pop(room_id, None)
+
+    def live_from(self, room_id: str) -> int | None:
+        """The lowest seq from which this socket gets every event of the room (None: unknown)."""
+        return self.rooms.get(room_id)
+
+    def set_live_from(self, room_id: str, seq: int) -> None:
+        """Record where the room's contiguous run of sent events starts (if still a member)."""
+        rooms = self.rooms
+        if isinstance(rooms, dict) and room_id in rooms:
+            rooms[room_id] = seq
 
     def hold(self, room_id: str) -> None:
-        """Queue the room's live events from now on (a resume replays it meanwhile)."""
+        """Queue the room's live events from now on (a replay runs meanwhile); idempotent."""
         if self.held is None:
             self.held = {}
-        self.held[room_id] = []
+        self.held.setdefault(room_id, [])
 
     def release(self, room_id: str) -> list[tuple[int, bytes]]:
         """Stop holding the room's live events; return what was held, in arrival order."""
@@ -148,6 +167,12 @@ class Connection:
         self.send_raw(data)
 
     def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
+        """A room event from the hub, which delivers each room in seq order."""
+        live_from = self.rooms.get(room_id)
+        if live_from is None:
+            self.set_live_from(room_id, seq)
+        elif seq < live_from:
+            return  # a replay already sent it (see chatd.replay)
         held = None if self.held is None else self.held.get(room_id)
         if held is not None:
             held.append((seq, data))
@@ -252,7 +277,7 @@ class Connection:
 
 
 _PING = bytes((0x89, 0))
-_NO_ROOMS: frozenset[str] = frozenset()
+_NO_ROOMS: Mapping[str, int | None] = MappingProxyType({})
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
 

@@ -9,15 +9,18 @@ from contextlib import suppress
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.typedefs import Handler, Middleware
+from marshmallow import ValidationError
 
 from chatd import frames
 from chatd.auth.tokens import AccessClaims, InvalidToken
 from chatd.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.handlers.resume import load_resume_map
 from chatd.jsonutil import JSONDecodeError, loads
 from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, SOCKET_CLOCK, STORE
 from chatd.readstate import room_infos
+from chatd.replay import replay_room
 from chatd.store import User
 
 logger = logging.getLogger(__name__)
@@ -70,8 +73,14 @@ def _origin_allowed(request: web.Request) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc == request.host
 
 
-async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User, AccessClaims]:
-    """Read and check the first frame; raise PermissionError with the reason otherwise."""
+async def _hello(
+    ws: web.WebSocketResponse, request: web.Request
+) -> tuple[User, AccessClaims, dict[str, int] | None]:
+    """Read and check the first frame: its user, claims and `resume` map (if any).
+
+    Raises PermissionError with the reason for a missing or bad token, and
+    ValidationError for a malformed `resume`.
+    """
     deadline = time.monotonic() + HELLO_TIMEOUT_SECONDS
     while True:
         try:
@@ -94,28 +103,47 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User,
     token = frame.get("token")
     if not isinstance(token, str) or not token:
         raise PermissionError("hello needs a token")
+    resume = None if frame.get("resume") is None else load_resume_map(frame["resume"])
     try:
-        return await request.app[AUTH].authenticate(token)
+        user, claims = await request.app[AUTH].authenticate(token)
     except InvalidToken as exc:
         raise PermissionError(str(exc)) from None
+    return user, claims, resume
 
 
-async def _connect(ws: web.WebSocketResponse, request: web.Request) -> Connection:
-    """The socket's Connection once its hello checks out (else PermissionError)."""
-    user, claims = await _hello(ws, request)
+async def _connect(
+    ws: web.WebSocketResponse, request: web.Request
+) -> tuple[Connection, dict[str, int] | None]:
+    """The socket's Connection and hello's resume map once its hello checks out."""
+    user, claims, resume = await _hello(ws, request)
     # A socket never needs the password hash: not keeping it saves ~0.1 KiB
     # per socket and keeps secrets out of long-lived state. The user id is the
     # token's own string, already held by the claims.
-    return Connection(ws, replace(user, id=claims.user_id, password_hash=""), claims)
+    return Connection(ws, replace(user, id=claims.user_id, password_hash=""), claims), resume
 
 
-async def _welcome(app: web.Application, conn: Connection) -> None:
-    """`ready` with the user's rooms, then the socket starts receiving them."""
+async def _welcome(app: web.Application, conn: Connection, resume: dict[str, int] | None) -> None:
+    """`ready` with the user's rooms, then the socket starts receiving them.
+
+    With hello's `resume` map, the rooms in it are held from the moment the
+    socket joins them, replayed from the store, then released: no live event
+    of such a room reaches the client before its replay, and none twice.
+    Rooms the user is no longer in are left out (`ready` lists the rooms).
+    """
     store, hub = app[STORE], app[HUB]
     rooms = await store.rooms_of(conn.user.id)
+    resuming = {room.id: resume[room.id] for room in rooms if resume and room.id in resume}
+    for room_id in resuming:
+        conn.hold(room_id)
     conn.send(frames.ready(conn.user, conn.id, await room_infos(store, conn.user.id, rooms)))
     await hub.attach(conn)
     await hub.join_local_many(conn, [room.id for room in rooms])
+    if resume is None:
+        return
+    caught_up = {}
+    for room_id, last_seq in resuming.items():
+        caught_up[room_id] = await replay_room(conn, store, room_id, last_seq)
+    conn.send(frames.resumed(caught_up))
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -140,11 +168,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # (~2 KiB of multidict entries) for as long as it stays open.
     ws.headers.clear()
     try:
-        conn = await _connect(ws, request)
+        conn, resume = await _connect(ws, request)
     except PermissionError as exc:
         with suppress(Exception):
             await ws.send_json(frames.error("unauthorized", str(exc)))
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+        return ws
+    except ValidationError as exc:
+        fields = exc.messages if isinstance(exc.messages, dict) else {"resume": exc.messages}
+        with suppress(Exception):
+            await ws.send_json(frames.error("invalid", "hello's resume is invalid", fields=fields))
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"invalid hello")
         return ws
 
     # This frame lives as long as the socket, so it holds only what the reader
@@ -155,7 +189,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     conn.start(request)
     sockets.watch(conn)
     try:
-        await _welcome(app, conn)
+        await _welcome(app, conn, resume)
+        del resume  # the reader loop below outlives it by the socket's whole life
         while True:
             # receive() itself rather than `async for`: the iterator's __anext__
             # would add one more suspended coroutine per idle socket (~0.1 KiB).
