@@ -64,6 +64,7 @@ export class Socket extends EventTarget {
     this.outbox = new Map(); // nonce -> {frame, resolve, reject, ref}
     this.unsupported = new Set(); // frame types the server answered with unknown_type
     this._refCounter = 0;
+    this._helloResume = null; // the watermarks the last hello carried
     this._timers = { reconnect: null, ping: null, pong: null, reauth: null };
     this._stopped = false;
     this._onOnline = () => this.reconnectNow();
@@ -105,7 +106,11 @@ export class Socket extends EventTarget {
     this.ws = ws;
     ws.onopen = async () => {
       if (this.api.secondsLeft < 30) await this.api.refresh().catch(() => false);
-      if (this.ws === ws) ws.send(JSON.stringify({ type: "hello", token: this.api.token }));
+      if (this.ws !== ws) return;
+      // The rooms we know go in hello: the server replays each before any of its
+      // live events, so nothing arrives twice or out of order (see _resume).
+      this._helloResume = this._watermarks();
+      ws.send(JSON.stringify({ type: "hello", token: this.api.token, resume: this._helloResume }));
     };
     ws.onmessage = (event) => {
       if (this.ws !== ws) return;
@@ -284,10 +289,23 @@ export class Socket extends EventTarget {
     if (!this.seqs.has(room)) this.seqs.set(room, new SeqTracker(lastSeq));
   }
 
-  /** Ask for every event after our watermark in each room (and presence snapshots). */
-  _resume() {
+  /** Every tracked room's watermark: `{room: seq}`. */
+  _watermarks() {
     const rooms = {};
     for (const [room, tracker] of this.seqs) rooms[room] = tracker.upto;
+    return rooms;
+  }
+
+  /**
+   * Rooms `ready` listed that hello did not resume (the first connect, or joined
+   * elsewhere meanwhile): ask for every event after `ready`'s lastSeq, which closes
+   * the window between that snapshot and live delivery. Events that came live in
+   * between may precede the replayed ones; the trackers put both in place.
+   */
+  _resume() {
+    const rooms = this._watermarks();
+    for (const room of Object.keys(this._helloResume || {})) delete rooms[room];
+    if (Object.keys(rooms).length === 0) return; // hello's `resumed` flushes the outbox
     this.request({ type: "resume", rooms }).catch((err) => {
       if (err.code !== "disconnected") console.warn("chatd: resume failed", err);
       // The outbox still goes out: the server dedupes by nonce.
