@@ -28,8 +28,9 @@ from chatd.store import User
 
 logger = logging.getLogger(__name__)
 
-#: Frames buffered per socket. Large enough to absorb a burst in a busy room
-#: (or a resume replay page), small enough that a stuck client costs < ~1 MB.
+#: Frames buffered per socket (queued, or held per room during a replay). Large
+#: enough to absorb a burst in a busy room (or a resume replay page), small enough
+#: that a stuck client costs < ~1 MB per room.
 SEND_QUEUE_FRAMES = 1024
 #: Close codes chatd uses beyond the standard ones (documented in docs/protocol.md).
 CLOSE_UNAUTHORIZED = 4001
@@ -174,10 +175,15 @@ class Connection:
         elif seq < live_from:
             return  # a replay already sent it (see chatd.replay)
         held = None if self.held is None else self.held.get(room_id)
-        if held is not None:
+        if held is None:
+            self.send_raw(data)
+        elif len(held) < SEND_QUEUE_FRAMES:
             held.append((seq, data))
         else:
-            self.send_raw(data)
+            # The replay before these is not getting through (a client that does
+            # not read): held events count against the socket like queued ones.
+            logger.warning("closing slow consumer %s (%s) in replay", self.id, self.user.username)
+            self.close_soon(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
 
     def close_soon(self, code: int, reason: str) -> None:
         """Close after the frames already sent or queued (e.g. the error that says why).

@@ -58,6 +58,8 @@ async def _send_logged(conn: Connection, store: Store, room_id: str, after: int)
             return last
         batch = await store.events_after(room_id, last, limit)
         for ev in batch:
+            if conn.closing:
+                return last  # e.g. closed as a slow consumer: it reconnects and resumes
             # Re-read each time: a room still starting here learns its start meanwhile.
             live_from = conn.live_from(room_id)
             if live_from is not None and ev.seq >= live_from:
