@@ -73,13 +73,28 @@ def _origin_allowed(request: web.Request) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc == request.host
 
 
+class _HelloRefused(Exception):
+    """A hello answered with an `error` frame, then a close code."""
+
+    def __init__(self, frame: frames.Frame, close_code: int) -> None:
+        super().__init__(frame["message"])
+        self.frame = frame
+        self.close_code = close_code
+
+
+async def _refuse(ws: web.WebSocketResponse, refused: _HelloRefused) -> None:
+    with suppress(Exception):
+        await ws.send_json(refused.frame)
+        await ws.close(code=refused.close_code, message=refused.frame["code"].encode())
+
+
 async def _hello(
     ws: web.WebSocketResponse, request: web.Request
 ) -> tuple[User, AccessClaims, dict[str, int] | None]:
     """Read and check the first frame: its user, claims and `resume` map (if any).
 
     Raises PermissionError with the reason for a missing or bad token, and
-    ValidationError for a malformed `resume`.
+    _HelloRefused for a malformed `resume`.
     """
     deadline = time.monotonic() + HELLO_TIMEOUT_SECONDS
     while True:
@@ -103,7 +118,12 @@ async def _hello(
     token = frame.get("token")
     if not isinstance(token, str) or not token:
         raise PermissionError("hello needs a token")
-    resume = None if frame.get("resume") is None else load_resume_map(frame["resume"])
+    try:
+        resume = None if frame.get("resume") is None else load_resume_map(frame["resume"])
+    except ValidationError as exc:
+        fields = exc.messages if isinstance(exc.messages, dict) else {"resume": exc.messages}
+        invalid = frames.error("invalid", "hello's resume is invalid", fields=fields)
+        raise _HelloRefused(invalid, WSCloseCode.POLICY_VIOLATION) from None
     try:
         user, claims = await request.app[AUTH].authenticate(token)
     except InvalidToken as exc:
@@ -116,6 +136,13 @@ async def _connect(
 ) -> tuple[Connection, dict[str, int] | None]:
     """The socket's Connection and hello's resume map once its hello checks out."""
     user, claims, resume = await _hello(ws, request)
+    # A resume in hello reads the store as a `resume` frame does, so it counts
+    # against the same limit; refused, the client reconnects later.
+    retry_after = 0.0 if resume is None else request.app[ROUTER].spend(user.id, "resume")
+    if retry_after > 0:
+        message = f"too many resumes; retry in {retry_after:.1f} s"
+        limited = frames.error("rate_limited", message, retry_after=retry_after)
+        raise _HelloRefused(limited, WSCloseCode.TRY_AGAIN_LATER)
     # A socket never needs the password hash: not keeping it saves ~0.1 KiB
     # per socket and keeps secrets out of long-lived state. The user id is the
     # token's own string, already held by the claims.
@@ -170,15 +197,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         conn, resume = await _connect(ws, request)
     except PermissionError as exc:
-        with suppress(Exception):
-            await ws.send_json(frames.error("unauthorized", str(exc)))
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+        await _refuse(ws, _HelloRefused(frames.error("unauthorized", str(exc)), CLOSE_UNAUTHORIZED))
         return ws
-    except ValidationError as exc:
-        fields = exc.messages if isinstance(exc.messages, dict) else {"resume": exc.messages}
-        with suppress(Exception):
-            await ws.send_json(frames.error("invalid", "hello's resume is invalid", fields=fields))
-            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"invalid hello")
+    except _HelloRefused as refused:
+        await _refuse(ws, refused)
         return ws
 
     # This frame lives as long as the socket, so it holds only what the reader

@@ -162,6 +162,13 @@ class FrameRouter:
             logger.exception("handler for %r failed (user %s)", frame_type, conn.user.id)
             conn.send(frames.error("internal", "the server failed to handle this frame", ref_str))
 
+    def spend(self, user_id: str, frame_type: str) -> float:
+        """Count one `frame_type` frame that arrived another way (hello's `resume`):
+        0 if allowed, else seconds until the frame type's limit allows one."""
+        entry = self._table.get(frame_type)
+        limit = None if entry is None else entry[0].current_rate_limit()
+        return 0.0 if limit is None else self._spend(user_id, frame_type, limit)
+
     def _spend(self, user_id: str, frame_type: str, limit: RateLimit) -> float:
         """Take one token; return 0 if allowed, else seconds until one is available."""
         now = time.monotonic()

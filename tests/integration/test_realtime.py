@@ -324,6 +324,27 @@ async def test_hello_with_a_malformed_resume_is_refused(clients, resume):
     assert frames_seen[0]["code"] == "invalid" and "resume" in frames_seen[0]["fields"]
 
 
+async def test_resumes_in_hello_count_against_the_resume_limit(clients):
+    bob = await clients(connect=False)
+    for _ in range(5):  # the burst
+        await bob.connect(resume={})
+        await bob.expect("resumed")
+        await bob.ws.close()
+    bob.ws = await bob.session.ws_connect(bob.base_url + "/ws")
+    await bob.send({"type": "hello", "token": bob.token, "resume": {}})
+    code, frames_seen = await bob.closed()
+    assert code == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+    assert frames_seen[0]["code"] == "rate_limited" and frames_seen[0]["retryAfter"] > 0
+    # A hello without resume is not limited; neither is the socket it opens.
+    await bob.connect()
+
+
+async def test_hello_on_an_open_socket_takes_no_resume(clients):
+    bob = await clients()
+    reply = await bob.request({"type": "hello", "token": bob.token, "resume": {}})
+    assert reply["type"] == "error" and reply["code"] == "invalid" and "resume" in reply["fields"]
+
+
 async def test_resume_for_a_room_you_are_not_in_is_refused(clients):
     alice, bob = await clients(), await clients()
     room = room_name()
