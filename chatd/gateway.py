@@ -119,26 +119,27 @@ async def _hello(
     if not isinstance(token, str) or not token:
         raise PermissionError("hello needs a token")
     try:
+        user, claims = await request.app[AUTH].authenticate(token)
+    except InvalidToken as exc:
+        raise PermissionError(str(exc)) from None
+    try:
         resume = None if frame.get("resume") is None else load_resume_map(frame["resume"])
     except ValidationError as exc:
         fields = exc.messages if isinstance(exc.messages, dict) else {"resume": exc.messages}
         invalid = frames.error("invalid", "hello's resume is invalid", fields=fields)
         raise _HelloRefused(invalid, WSCloseCode.POLICY_VIOLATION) from None
-    try:
-        user, claims = await request.app[AUTH].authenticate(token)
-    except InvalidToken as exc:
-        raise PermissionError(str(exc)) from None
     return user, claims, resume
 
 
 async def _connect(
     ws: web.WebSocketResponse, request: web.Request
 ) -> tuple[Connection, dict[str, int] | None]:
-    """The socket's Connection and hello's resume map once its hello checks out."""
+    """The socket's Connection and hello's resume map once its hello checks out
+    (else PermissionError or _HelloRefused)."""
     user, claims, resume = await _hello(ws, request)
     # A resume in hello reads the store as a `resume` frame does, so it counts
     # against the same limit; refused, the client reconnects later.
-    retry_after = 0.0 if resume is None else request.app[ROUTER].spend(user.id, "resume")
+    retry_after = 0.0 if resume is None else request.app[ROUTER].spend(claims.user_id, "resume")
     if retry_after > 0:
         message = f"too many resumes; retry in {retry_after:.1f} s"
         limited = frames.error("rate_limited", message, retry_after=retry_after)
