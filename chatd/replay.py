@@ -39,12 +39,15 @@ async def replay_room(conn: Connection, store: Store, room_id: str, after: int) 
             last = seq
     live_from = conn.live_from(room_id)
     if live_from is None or replayed >= live_from:
-        # The store was read without knowing where the hub stands (the room was
-        # starting here, or its start failed): events up to `last` may still
-        # come live, and must not go out again.
+        # Live events up to `last` must not reach it (again): the store was read
+        # without knowing where the hub stands (the room was starting here, or
+        # its start failed), or the client had events this node has not
+        # delivered yet (the node it came from stored them and died before
+        # publishing: here they come out of the store once a later event shows
+        # the gap).
         conn.set_live_from(room_id, last + 1)
-    elif after + 1 < live_from:
-        conn.set_live_from(room_id, after + 1)  # it now has everything after `after`
+    else:
+        conn.set_live_from(room_id, after + 1)  # replayed from there to the live start
     return last
 
 
