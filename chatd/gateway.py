@@ -138,8 +138,9 @@ async def _connect(
     (else PermissionError or _HelloRefused)."""
     user, claims, resume = await _hello(ws, request)
     # A resume in hello reads the store as a `resume` frame does, so it counts
-    # against the same limit; refused, the client reconnects later.
-    retry_after = 0.0 if resume is None else request.app[ROUTER].spend(claims.user_id, "resume")
+    # against the same limit (an empty one reads nothing); refused, the client
+    # reconnects later.
+    retry_after = request.app[ROUTER].spend(claims.user_id, "resume") if resume else 0.0
     if retry_after > 0:
         message = f"too many resumes; retry in {retry_after:.1f} s"
         limited = frames.error("rate_limited", message, retry_after=retry_after)

@@ -325,17 +325,22 @@ async def test_hello_with_a_malformed_resume_is_refused(clients, resume):
 
 
 async def test_resumes_in_hello_count_against_the_resume_limit(clients):
-    bob = await clients(connect=False)
+    bob = await clients()
+    room = room_name()
+    await bob.request({"type": "join", "room": room})
+    await bob.ws.close()
     for _ in range(5):  # the burst
-        await bob.connect(resume={})
+        await bob.connect(resume={room: 0})
         await bob.expect("resumed")
         await bob.ws.close()
     bob.ws = await bob.session.ws_connect(bob.base_url + "/ws")
-    await bob.send({"type": "hello", "token": bob.token, "resume": {}})
+    await bob.send({"type": "hello", "token": bob.token, "resume": {room: 0}})
     code, frames_seen = await bob.closed()
     assert code == aiohttp.WSCloseCode.TRY_AGAIN_LATER
     assert frames_seen[0]["code"] == "rate_limited" and frames_seen[0]["retryAfter"] > 0
-    # A hello without resume is not limited; neither is the socket it opens.
+    # Without rooms to replay (a first connect), or without resume, hello is not limited.
+    await bob.connect(resume={})
+    assert (await bob.expect("resumed"))["rooms"] == {}
     await bob.connect()
 
 
