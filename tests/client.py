@@ -98,9 +98,9 @@ class ChatClient:
     ) -> dict[str, Any]:
         """Open /ws, say hello, and return the `ready` frame.
 
-        `resume` ({room: last seq had}) goes in the hello: the server replays
-        those rooms after `ready`, before any of their live events, and then
-        sends `resumed` (left in the backlog, like the replayed events).
+        `resume` ({room: last seq had}) goes in the hello: after `ready` the
+        server replays those rooms, before any of their live events, then sends
+        `resumed`; read them with expect/recv like any frame.
         """
         self.backlog.clear()
         self.ws = await self.session.ws_connect(self.base_url + "/ws", **ws_kw)
