@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from aiohttp import WSCloseCode, web
 from aiohttp.base_protocol import BaseProtocol
 
+from chatd._compat import wait_until_writable
 from chatd.auth.tokens import AccessClaims
 from chatd.clock import new_id
 from chatd.jsonutil import dumpb
@@ -228,7 +229,7 @@ class Connection:
         try:
             while queue:
                 if protocol is not None and protocol.writing_paused:
-                    await protocol._drain_helper()
+                    await wait_until_writable(protocol)
                     continue
                 item = queue.popleft()
                 waiter = self._room_waiter

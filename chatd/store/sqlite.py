@@ -18,6 +18,7 @@ from typing import Final, TypeVar
 
 import aiosqlite
 
+from chatd._compat import sqlite_connection
 from chatd.clock import new_id, now_ms
 from chatd.private_files import make_private_dirs, private_file, tighten_file
 from chatd.store.base import (
@@ -540,7 +541,7 @@ class SqliteStore(SqliteConversations):
                 with lock:
                     return fn(conn)
 
-            result = await on_thread(db, locked, db._conn)
+            result = await on_thread(db, locked, sqlite_connection(db))
             self._checkpointer.wrote()
             return result
 
