@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 SEND_QUEUE_FRAMES = 1024
 #: Close codes chatd uses beyond the standard ones (documented in docs/protocol.md).
 CLOSE_UNAUTHORIZED = 4001
+#: A backend the socket needs (store, broker) is down: the standard "try again later".
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_TOO_MANY_SOCKETS = 4029
 

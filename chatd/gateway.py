@@ -1,4 +1,9 @@
-"""GET /ws: the handshake (Origin, hello within 10 s), one reader loop, clean teardown."""
+"""GET /ws: the handshake (Origin, hello within 10 s), one reader loop, clean teardown.
+
+A hello that cannot be served because a backend is down is answered with an
+`error` frame `unavailable` (with `retryAfter`) and close code 1013, so the
+client knows to wait and reconnect rather than see a bare dropped socket.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,15 @@ from chatd.api.errors import error_response
 from chatd.auth.tokens import AccessClaims, InvalidToken
 from chatd.auth.views import client_address
 from chatd.clock import new_id
-from chatd.connection import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED, Connection
+from chatd.connection import (
+    CLOSE_TOO_MANY_SOCKETS,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+)
+from chatd.errors import Unavailable
 from chatd.jsonutil import JSONDecodeError, loads
-from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, SOCKET_CAPS, SOCKET_CLOCK, STORE
+from chatd.keys import AUTH, HUB, OUTAGES, ROUTER, SETTINGS, SOCKET_CAPS, SOCKET_CLOCK, STORE
 from chatd.readstate import room_infos
 from chatd.socket_caps import RETRY_AFTER_SECONDS
 from chatd.store import User
@@ -144,6 +155,16 @@ async def _welcome(app: web.Application, conn: Connection) -> None:
     await hub.join_local_many(conn, [room.id for room in rooms])
 
 
+async def _try_again_later(
+    ws: web.WebSocketResponse, app: web.Application, exc: Unavailable
+) -> None:
+    """Say which backend is down and when to retry, then close with 1013."""
+    app[OUTAGES].note(exc, "hello")
+    with suppress(Exception):
+        await ws.send_json(frames.unavailable(exc))
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"try again later")
+
+
 async def _admit(
     ws: web.WebSocketResponse, request: web.Request, conn_id: str, address: str
 ) -> Connection | None:
@@ -155,6 +176,9 @@ async def _admit(
         with suppress(Exception):
             await ws.send_json(frames.error("unauthorized", str(exc)))
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+        return None
+    except Unavailable as exc:
+        await _try_again_later(ws, request.app, exc)
         return None
     caps = request.app[SOCKET_CAPS]
     if await caps.admit_user(conn_id, conn.user.id):
@@ -217,7 +241,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         conn.start(request)
         sockets.watch(conn)
         try:
-            await _welcome(app, conn)
+            try:
+                await _welcome(app, conn)
+            except Unavailable as exc:
+                await _try_again_later(ws, app, exc)
+                return ws
             while True:
                 # receive() itself rather than `async for`: the iterator's __anext__
                 # would add one more suspended coroutine per idle socket (~0.1 KiB).
