@@ -6,14 +6,15 @@ import asyncio
 import hashlib
 import logging
 import socket
-from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any, cast
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chatd.errors import StorageFull
 from chatd.files.base import (
     FileStore,
     FileStoreUnavailable,
@@ -39,6 +40,27 @@ MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
 CHECK_TIMEOUT = 5.0
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+#: Error codes of a service that cannot take the request right now.
+_NOT_SERVING = {"500", "503", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
+#: Error codes of a backend out of space (MinIO, Ceph RGW); AWS itself has no such limit.
+_FULL = {"XMinioStorageFull", "QuotaExceeded", "InsufficientCapacity"}
+
+
+@contextmanager
+def _s3_failures(bucket: str) -> Iterator[None]:
+    """Raise FileStoreUnavailable/StorageFull for an unreachable or full S3 inside the block."""
+    try:
+        yield
+    except ClientError as exc:
+        code = _code(exc)
+        if code in _FULL:
+            raise StorageFull("files", f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
+        if code in _NOT_SERVING:
+            raise FileStoreUnavailable(f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
+        raise
+    except (BotoCoreError, OSError, TimeoutError) as exc:
+        # Endpoint unreachable, connect or read timeouts, connections dropped.
+        raise FileStoreUnavailable(f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
 
 
 class S3FileStore(FileStore):
@@ -157,10 +179,21 @@ class S3FileStore(FileStore):
     async def put(
         self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_size: int
     ) -> StoredFile:
+        upload = _Multipart(self._client, self._bucket, key, content_type)
+        with _s3_failures(self._bucket):
+            return await self._put(upload, key, chunks, content_type, max_size)
+
+    async def _put(
+        self,
+        upload: _Multipart,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        content_type: str,
+        max_size: int,
+    ) -> StoredFile:
         digest = hashlib.sha256()
         size = 0
         buffer = bytearray()
-        upload = _Multipart(self._client, self._bucket, key, content_type)
         try:
             async for chunk in chunks:
                 size += len(chunk)
@@ -196,21 +229,27 @@ class S3FileStore(FileStore):
         if offset or length is not None:
             last = "" if length is None else str(offset + length - 1)
             options["Range"] = f"bytes={offset}-{last}"
-        try:
-            response = await self._client.get_object(Bucket=self._bucket, Key=key, **options)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                raise FileNotFoundError(key) from exc
-            if _code(exc) == "InvalidRange":  # offset at or past the end: no bytes
-                return
-            raise
+        with _s3_failures(self._bucket):
+            try:
+                response = await self._client.get_object(Bucket=self._bucket, Key=key, **options)
+            except ClientError as exc:
+                if _code(exc) in _MISSING:
+                    raise FileNotFoundError(key) from exc
+                if _code(exc) == "InvalidRange":  # offset at or past the end: no bytes
+                    return
+                raise
         async with response["Body"] as body:
-            while chunk := await body.read(READ_CHUNK):
+            while True:
+                with _s3_failures(self._bucket):
+                    chunk = await body.read(READ_CHUNK)
+                if not chunk:
+                    break
                 yield cast(bytes, chunk)
 
     async def size(self, key: str) -> int | None:
         try:
-            head = await self._client.head_object(Bucket=self._bucket, Key=key)
+            with _s3_failures(self._bucket):
+                head = await self._client.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
@@ -219,7 +258,8 @@ class S3FileStore(FileStore):
 
     async def delete(self, key: str) -> None:
         # S3 answers 204 for a missing key too.
-        await self._client.delete_object(Bucket=self._bucket, Key=key)
+        with _s3_failures(self._bucket):
+            await self._client.delete_object(Bucket=self._bucket, Key=key)
 
     async def download_url(
         self, key: str, *, filename: str, content_type: str, inline: bool, expires: int
