@@ -137,6 +137,18 @@ class RefreshTokenDoc(Document):
         )
 
 
+class RevokedAccessTokenDoc(Document):
+    """A logged-out access token (`_id` is its jti), refused until `expires_at`."""
+
+    id: str  # type: ignore[assignment]
+    #: Epoch seconds (the token's `exp`); an int, like every chatd time.
+    expires_at: int
+
+    class Settings:
+        name = "revoked_access_tokens"
+        indexes: ClassVar = [IndexModel([("expires_at", ASCENDING)], name="expiry")]
+
+
 class RoomDoc(Document):
     """A room. Its seq counter lives apart, in `RoomSeqDoc`, so that saving a
     room (say, a new topic) can never write back a stale counter."""
@@ -306,6 +318,7 @@ class MessageDoc(Document):
 DOCUMENT_MODELS: Final = (
     UserDoc,
     RefreshTokenDoc,
+    RevokedAccessTokenDoc,
     RoomDoc,
     RoomSeqDoc,
     MembershipDoc,
@@ -456,6 +469,21 @@ class MongoStore(MongoConversations):
 
     async def revoke_user_refresh_tokens(self, user_id: str) -> None:
         await RefreshTokenDoc.find({"user_id": user_id}).update_many({"$set": {"revoked": True}})
+
+    # -- revoked access tokens -------------------------------------------------
+    async def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        collection = RevokedAccessTokenDoc.get_pymongo_collection()
+        # Expired entries go on each logout (rare) rather than through a TTL
+        # index, which would need a BSON date where chatd keeps epoch ints.
+        await collection.delete_many({"expires_at": {"$lte": now_ms() // 1000}})
+        await collection.update_one({"_id": jti}, {"$max": {"expires_at": expires_at}}, upsert=True)
+
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        collection = RevokedAccessTokenDoc.get_pymongo_collection()
+        found = await collection.find_one(
+            {"_id": jti, "expires_at": {"$gt": now_ms() // 1000}}, projection={"_id": 1}
+        )
+        return found is not None
 
     # -- rooms and membership --------------------------------------------------
     async def _ensure_seq_counter(self, room_id: str) -> None:

@@ -144,6 +144,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         # Voice channels: rooms whose call is audio-only.
         "ALTER TABLE rooms ADD COLUMN voice INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        # Logged-out access tokens, refused until they expire (durable: a
+        # logout must outlive any broker restart).
+        """
+        CREATE TABLE revoked_access_tokens (
+            jti        TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL  -- epoch seconds, the token's `exp`
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at)",
+    ),
 )
 
 #: The version `open` brings every file to.
@@ -423,6 +434,28 @@ class SqliteStore(SqliteConversations):
     async def revoke_user_refresh_tokens(self, user_id: str) -> None:
         async with self._write() as db:
             await db.execute("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", (user_id,))
+
+    # -- revoked access tokens -------------------------------------------------
+    async def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "DELETE FROM revoked_access_tokens WHERE expires_at <= ?", (now_ms() // 1000,)
+            )
+            await db.execute(
+                "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (jti)"
+                " DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+                (jti, expires_at),
+            )
+
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        async with self._read() as db:
+            row = await one(
+                db,
+                "SELECT 1 FROM revoked_access_tokens WHERE jti = ? AND expires_at > ?",
+                (jti, now_ms() // 1000),
+            )
+        return row is not None
 
     # -- rooms and membership --------------------------------------------------
     async def create_room(self, room: Room) -> Room:
