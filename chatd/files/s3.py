@@ -58,6 +58,8 @@ def _s3_failures(bucket: str) -> Iterator[None]:
         if code in _NOT_SERVING:
             raise FileStoreUnavailable(f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
         raise
+    except FileNotFoundError:  # a missing key, as the port reports it: not an outage
+        raise
     except (BotoCoreError, OSError, TimeoutError) as exc:
         # Endpoint unreachable, connect or read timeouts, connections dropped.
         raise FileStoreUnavailable(f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
@@ -179,21 +181,10 @@ class S3FileStore(FileStore):
     async def put(
         self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_size: int
     ) -> StoredFile:
-        upload = _Multipart(self._client, self._bucket, key, content_type)
-        with _s3_failures(self._bucket):
-            return await self._put(upload, key, chunks, content_type, max_size)
-
-    async def _put(
-        self,
-        upload: _Multipart,
-        key: str,
-        chunks: AsyncIterable[bytes],
-        content_type: str,
-        max_size: int,
-    ) -> StoredFile:
         digest = hashlib.sha256()
         size = 0
         buffer = bytearray()
+        upload = _Multipart(self._client, self._bucket, key, content_type)
         try:
             async for chunk in chunks:
                 size += len(chunk)
@@ -210,9 +201,12 @@ class S3FileStore(FileStore):
                     await upload.add_part(bytes(buffer))
                 await upload.complete()
             else:
-                await self._client.put_object(
-                    Bucket=self._bucket, Key=key, Body=bytes(buffer), ContentType=content_type
-                )
+                # Only S3's own calls are translated: the upload's stream failing
+                # (the client went away) is not an outage of S3.
+                with _s3_failures(self._bucket):
+                    await self._client.put_object(
+                        Bucket=self._bucket, Key=key, Body=bytes(buffer), ContentType=content_type
+                    )
         except BaseException:
             await upload.abort()
             raise
@@ -294,6 +288,10 @@ class _Multipart:
         return self._upload_id is not None
 
     async def add_part(self, data: bytes) -> None:
+        with _s3_failures(self._bucket):
+            await self._add_part(data)
+
+    async def _add_part(self, data: bytes) -> None:
         if self._upload_id is None:
             created = await self._client.create_multipart_upload(
                 Bucket=self._bucket, Key=self._key, ContentType=self._content_type
@@ -310,12 +308,13 @@ class _Multipart:
         self._parts.append({"ETag": uploaded["ETag"], "PartNumber": number})
 
     async def complete(self) -> None:
-        await self._client.complete_multipart_upload(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            MultipartUpload={"Parts": self._parts},
-        )
+        with _s3_failures(self._bucket):
+            await self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
         self._upload_id = None
 
     async def abort(self) -> None:
