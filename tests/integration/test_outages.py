@@ -8,9 +8,11 @@ filled to the last byte. chatd runs on a real loopback socket against them.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import aiohttp
+import pytest
 
 from tests.client import PASSWORD, ChatClient
 from tests.fixtures.app import ServerFactory
@@ -32,7 +34,7 @@ def assert_unavailable(status: int, body: Any, response: aiohttp.ClientResponse)
 
 
 async def test_with_redis_down_login_is_503_and_calls_that_need_no_broker_work(
-    start_server: ServerFactory, restartable_redis: RedisServer
+    start_server: ServerFactory, restartable_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     base = await start_server(broker="redis", REDIS_URL=restartable_redis.url)
     alice = ChatClient(base)
@@ -44,13 +46,22 @@ async def test_with_redis_down_login_is_503_and_calls_that_need_no_broker_work(
         assert status == 200, body
         status, body, _ = await alice.call("GET", "/api/rooms/general/messages")
         assert status == 200, body
+        ready = await alice.connect()  # hello checks the token against the store only
+        assert ready["user"]["id"] == alice.user["id"]
 
-        status, body, response = await alice.call(
-            "POST",
-            "/api/auth/login",
-            json_body={"username": alice.user["username"], "password": PASSWORD},
-        )
-        assert_unavailable(status, body, response)
+        caplog.clear()
+        for _ in range(3):
+            status, body, response = await alice.call(
+                "POST",
+                "/api/auth/login",
+                json_body={"username": alice.user["username"], "password": PASSWORD},
+            )
+            assert_unavailable(status, body, response)
+        # One warning for the outage, not a traceback per request.
+        outage_lines = [r for r in caplog.records if r.name == "chatd.outages"]
+        assert len(outage_lines) == 1, outage_lines
+        assert "broker is unavailable" in outage_lines[0].getMessage()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     finally:
         await alice.close()
 
