@@ -183,10 +183,10 @@ class AuthService:
         if claims.version != user.token_version:
             raise InvalidToken("token revoked (password changed)", expired=True)
         # The logout list is read from the store, not the broker: it must survive
-        # a Redis restart without persistence, and a REST call must not need
-        # Redis at all. The cost is one primary-key read on the store this call
-        # already reads the user from (no broker cache in front: that was one
-        # Redis round trip per call, no cheaper than the store's own).
+        # a Redis restart without persistence, and authenticating must not need
+        # Redis. The cost is one primary-key read on the store this call already
+        # reads the user from. No broker cache in front: on a Redis deployment a
+        # cache hit is a network round trip too, no cheaper than this read.
         if await self._store.is_access_token_revoked(claims.jti):
             raise InvalidToken("token revoked", expired=True)
         return user, claims
