@@ -29,6 +29,10 @@ _BACKEND_VARS = ("MONGODB_URI", "REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL",
 #: Environment every chatd node gets (documented in bench/README.md).
 CHATD_BCRYPT_ROUNDS = "4"
 CHATD_MESSAGE_RATE = "1000"
+#: Every benchmark user signs up and connects from 127.0.0.1: the per-address
+#: abuse limits (20 sign-ups an hour, 1,000 sockets) would refuse the load itself.
+CHATD_REGISTER_LIMIT = "10000000"
+CHATD_SOCKETS_PER_ADDRESS = "10000000"
 
 
 @dataclass(slots=True)
@@ -147,6 +151,8 @@ class ChatdTarget(Target):
         # The per-user message limit (5/s) is a product feature, not a bottleneck
         # to benchmark: raised so retries and bursts in the ramps are never refused.
         env["CHATD_MESSAGE_RATE"] = CHATD_MESSAGE_RATE
+        env["CHATD_REGISTER_LIMIT"] = CHATD_REGISTER_LIMIT
+        env["CHATD_SOCKETS_PER_ADDRESS"] = CHATD_SOCKETS_PER_ADDRESS
         argv = [self.env.python, "-m", "chatd", "--host", "127.0.0.1", "--port", str(port)]
         return argv, env
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -20,11 +21,13 @@ from chatd.auth.middleware import auth_middleware
 from chatd.gateway import WEBSOCKET_PATH, outside_websockets, websocket
 from chatd.health import healthz, readyz
 from chatd.jsonutil import dumps
-from chatd.keys import SETTINGS
+from chatd.keys import OUTAGES, SETTINGS
+from chatd.outages import OutageLog
 from chatd.realtime import close_sockets, realtime_context
 from chatd.resources import (
     auth_context,
     broker_context,
+    data_dir_context,
     files_context,
     hub_context,
     intake_context,
@@ -48,8 +51,10 @@ def create_app(
         middlewares=[outside_websockets(error_middleware), outside_websockets(auth_middleware)]
     )
     app[SETTINGS] = settings
+    app[OUTAGES] = OutageLog(logging.getLogger("chatd.outages"))
     app.cleanup_ctx.extend(
         [
+            data_dir_context,
             store_context,
             broker_context,
             files_context,

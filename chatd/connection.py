@@ -21,6 +21,7 @@ from types import MappingProxyType
 from aiohttp import WSCloseCode, web
 from aiohttp.base_protocol import BaseProtocol
 
+from chatd._compat import wait_until_writable
 from chatd.auth.tokens import AccessClaims
 from chatd.clock import new_id
 from chatd.jsonutil import dumpb
@@ -34,7 +35,10 @@ logger = logging.getLogger(__name__)
 SEND_QUEUE_FRAMES = 1024
 #: Close codes chatd uses beyond the standard ones (documented in docs/protocol.md).
 CLOSE_UNAUTHORIZED = 4001
+#: A backend the socket needs (store, broker) is down: the standard "try again later".
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SLOW_CONSUMER = 4008
+CLOSE_TOO_MANY_SOCKETS = 4029
 
 
 class Connection:
@@ -54,6 +58,7 @@ class Connection:
         "_room_waiter",
         "_transport",
         "_writer",
+        "address",
         "claims",
         "closing",
         "expiry",
@@ -65,8 +70,18 @@ class Connection:
         "ws",
     )
 
-    def __init__(self, ws: web.WebSocketResponse, user: User, claims: AccessClaims) -> None:
-        self.id = new_id()
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        user: User,
+        claims: AccessClaims,
+        *,
+        conn_id: str | None = None,
+        address: str = "",
+    ) -> None:
+        self.id = conn_id or new_id()
+        #: The client's address, under which the socket is counted (socket_caps).
+        self.address = address
         self.ws = ws
         self.user = user
         self.claims = claims
@@ -247,7 +262,7 @@ class Connection:
         try:
             while queue:
                 if protocol is not None and protocol.writing_paused:
-                    await protocol._drain_helper()
+                    await wait_until_writable(protocol)
                     continue
                 item = queue.popleft()
                 waiter = self._room_waiter

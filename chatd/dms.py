@@ -3,31 +3,46 @@
 A DM's id is derived from its members' ids, so opening "the DM with bob" twice,
 from any node, lands in the same room without a look-up table. Its members are
 fixed: nobody joins, is invited or leaves.
+
+The id is predictable by anyone who can see the members' ids, so it lives in a
+namespace no other room can take (`rooms.DM_ID_PREFIX`), and an existing room
+under a DM's id is only reused when it is that DM.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
 from chatd import frames, rooms
 from chatd.clock import now_ms
+from chatd.errors import Refused
 from chatd.hub import Hub
 from chatd.store import Room, RoomKind, Store, User
+
+logger = logging.getLogger(__name__)
 
 #: Members of a group DM, the caller included (the issue: "group DMs of up to 10").
 MAX_DM_MEMBERS: Final = 10
 
 
+class DmConflict(Refused):
+    """The room under a DM's id is not that DM (REST answers 409 `dm_conflict`)."""
+
+
 def dm_room_id(member_ids: Sequence[str]) -> str:
     """`dm-` + a hash of the sorted member ids: the same set, the same room."""
     digest = hashlib.sha256("\n".join(sorted(set(member_ids))).encode()).hexdigest()
-    return "dm-" + digest[:40]
+    return rooms.DM_ID_PREFIX + digest[:40]
 
 
 async def open_dm(store: Store, hub: Hub, members: Sequence[User], opener: User) -> Room:
-    """The DM of exactly these users, created (and announced live) the first time."""
+    """The DM of exactly these users, created (and announced live) the first time.
+
+    Raises DmConflict when a room other than this DM holds its id.
+    """
     names = sorted((m.username for m in members), key=str.casefold)
     room = await store.ensure_room(
         Room(
@@ -38,6 +53,7 @@ async def open_dm(store: Store, hub: Hub, members: Sequence[User], opener: User)
             created_at=now_ms(),
         )
     )
+    await _check_is_the_dm(store, room, {m.id for m in members})
     # Every member is a plain member: a DM has no owner or moderator.
     added = [m for m in members if await store.add_member(room.id, m.id)]
     if added:
@@ -45,6 +61,38 @@ async def open_dm(store: Store, hub: Hub, members: Sequence[User], opener: User)
         for member in added:
             await rooms.announce_join(hub, member.id, room, info=info)
     return room
+
+
+async def _check_is_the_dm(store: Store, room: Room, member_ids: set[str]) -> None:
+    """Refuse to reuse a room that is not the DM of exactly `member_ids`.
+
+    Its members may be fewer than expected (an open cut short before every
+    member was added; this open completes it), never anyone else.
+    """
+    extra = set(await store.member_ids(room.id)) - member_ids
+    if room.kind is RoomKind.DM and room.created_by in member_ids and not extra:
+        return
+    logger.warning(
+        "refusing to open DM %s: a %s room named %r (created by %s, %d member(s) outside"
+        " the DM) holds its id; see README, Upgrading",
+        room.id,
+        room.kind,
+        room.name,
+        room.created_by,
+        len(extra),
+    )
+    raise DmConflict(
+        "dm_conflict",
+        "another room holds this conversation's id; ask the server's operator to remove it",
+    )
+
+
+async def squatted_dm_ids(store: Store) -> list[Room]:
+    """Rooms made before the DM namespace was reserved that hold a DM id.
+
+    Only public rooms can: private rooms' ids are generated hex.
+    """
+    return [room for room in await store.list_public_rooms() if rooms.is_dm_id(room.id)]
 
 
 async def dm_json(

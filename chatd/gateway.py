@@ -1,7 +1,13 @@
-"""GET /ws: the handshake (Origin, hello within 10 s), one reader loop, clean teardown."""
+"""GET /ws: the handshake (Origin, hello within 10 s), one reader loop, clean teardown.
+
+A hello that cannot be served because a backend is down is answered with an
+`error` frame `unavailable` (with `retryAfter`) and close code 1013, so the
+client knows to wait and reconnect rather than see a bare dropped socket.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -14,13 +20,23 @@ from aiohttp.typedefs import Handler, Middleware
 from marshmallow import ValidationError
 
 from chatd import frames
+from chatd.api.errors import error_response
 from chatd.auth.tokens import AccessClaims, InvalidToken
-from chatd.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.auth.views import client_address
+from chatd.clock import new_id
+from chatd.connection import (
+    CLOSE_TOO_MANY_SOCKETS,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+)
+from chatd.errors import Unavailable
 from chatd.handlers.resume import load_resume_map
 from chatd.jsonutil import JSONDecodeError, loads
-from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, SOCKET_CLOCK, STORE
+from chatd.keys import AUTH, HUB, OUTAGES, ROUTER, SETTINGS, SOCKET_CAPS, SOCKET_CLOCK, STORE
 from chatd.readstate import room_infos
 from chatd.replay import replay_room
+from chatd.socket_caps import RETRY_AFTER_SECONDS
 from chatd.store import User
 
 logger = logging.getLogger(__name__)
@@ -132,7 +148,7 @@ async def _hello(
 
 
 async def _connect(
-    ws: web.WebSocketResponse, request: web.Request
+    ws: web.WebSocketResponse, request: web.Request, conn_id: str, address: str
 ) -> tuple[Connection, dict[str, int] | None]:
     """The socket's Connection and hello's resume map once its hello checks out
     (else PermissionError or _HelloRefused)."""
@@ -148,7 +164,26 @@ async def _connect(
     # A socket never needs the password hash: not keeping it saves ~0.1 KiB
     # per socket and keeps secrets out of long-lived state. The user id is the
     # token's own string, already held by the claims.
-    return Connection(ws, replace(user, id=claims.user_id, password_hash=""), claims), resume
+    user = replace(user, id=claims.user_id, password_hash="")
+    return Connection(ws, user, claims, conn_id=conn_id, address=address), resume
+
+
+def _too_many_sockets_here(address: str, limit: int) -> web.Response:
+    """429 before the upgrade: this address already holds its share of sockets."""
+    return error_response(
+        429,
+        "rate_limited",
+        f"too many open sockets from {address} (at most {limit})",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _refuse_user(ws: web.WebSocketResponse, limit: int) -> None:
+    """After hello: the user already holds their share of sockets on every node."""
+    with suppress(Exception):
+        message = f"too many open sockets for this user (at most {limit}); close one"
+        await ws.send_json(frames.error("rate_limited", message, retry_after=RETRY_AFTER_SECONDS))
+        await ws.close(code=CLOSE_TOO_MANY_SOCKETS, message=b"too many sockets")
 
 
 async def _welcome(app: web.Application, conn: Connection, resume: dict[str, int] | None) -> None:
@@ -175,9 +210,41 @@ async def _welcome(app: web.Application, conn: Connection, resume: dict[str, int
     conn.send(frames.resumed(caught_up))
 
 
-async def websocket(request: web.Request) -> web.StreamResponse:
-    if not _origin_allowed(request):
-        raise web.HTTPForbidden(reason="origin not allowed")
+async def _try_again_later(
+    ws: web.WebSocketResponse, app: web.Application, exc: Unavailable
+) -> None:
+    """Say which backend is down and when to retry, then close with 1013."""
+    app[OUTAGES].note(exc, "hello")
+    with suppress(Exception):
+        await ws.send_json(frames.unavailable(exc))
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"try again later")
+
+
+async def _admit(
+    ws: web.WebSocketResponse, request: web.Request, conn_id: str, address: str
+) -> tuple[Connection, dict[str, int] | None] | None:
+    """The socket's Connection and hello's resume map after a good hello within the
+    user's socket cap, else None (the client was told why and the socket closed)."""
+    try:
+        conn, resume = await _connect(ws, request, conn_id, address)
+    except PermissionError as exc:
+        await _refuse(ws, _HelloRefused(frames.error("unauthorized", str(exc)), CLOSE_UNAUTHORIZED))
+        return None
+    except _HelloRefused as refused:
+        await _refuse(ws, refused)
+        return None
+    except Unavailable as exc:
+        await _try_again_later(ws, request.app, exc)
+        return None
+    caps = request.app[SOCKET_CAPS]
+    if await caps.admit_user(conn_id, conn.user.id):
+        return conn, resume
+    await _refuse_user(ws, caps.per_user)
+    return None
+
+
+async def _open(request: web.Request) -> web.WebSocketResponse:
+    """The upgrade: a WebSocket with chatd's options, its response headers dropped."""
     # No permessage-deflate: frames are encoded once per node and the same bytes
     # go to every member socket (connection.Connection._write); per-socket
     # compression would redo that work per recipient and hold a zlib context
@@ -196,47 +263,66 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # nothing reads these headers again; the socket would otherwise hold them
     # (~2 KiB of multidict entries) for as long as it stays open.
     ws.headers.clear()
-    try:
-        conn, resume = await _connect(ws, request)
-    except PermissionError as exc:
-        await _refuse(ws, _HelloRefused(frames.error("unauthorized", str(exc)), CLOSE_UNAUTHORIZED))
-        return ws
-    except _HelloRefused as refused:
-        await _refuse(ws, refused)
-        return ws
-
-    # This frame lives as long as the socket, so it holds only what the reader
-    # loop needs; the set-up's locals (the user's row, its rooms) die with the
-    # helpers that used them.
-    app = request.app
-    hub, router, sockets = app[HUB], app[ROUTER], app[SOCKET_CLOCK]
-    conn.start(request)
-    sockets.watch(conn)
-    try:
-        await _welcome(app, conn, resume)
-        del resume  # the reader loop below outlives it by the socket's whole life
-        while True:
-            # receive() itself rather than `async for`: the iterator's __anext__
-            # would add one more suspended coroutine per idle socket (~0.1 KiB).
-            msg = await ws.receive()
-            if msg.type in _CLOSED:
-                break
-            # Heard from the peer; -1 while handling its frame (busy, not dead).
-            conn.silent_ticks = -1
-            if msg.type == WSMsgType.TEXT:
-                await router.dispatch(conn, msg.data)
-            elif msg.type == WSMsgType.PING:
-                await ws.pong(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                conn.send(frames.error("invalid", "binary frames are not supported"))
-            elif msg.type == WSMsgType.ERROR:
-                logger.info("socket %s error: %s", conn.id, ws.exception())
-                break
-            conn.silent_ticks = 0
-    finally:
-        sockets.unwatch(conn)
-        try:
-            await hub.detach(conn)  # runs to the end even if we are cancelled
-        finally:
-            await conn.flush_and_stop()
     return ws
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    if not _origin_allowed(request):
+        raise web.HTTPForbidden(reason="origin not allowed")
+    caps = request.app[SOCKET_CAPS]
+    address = client_address(request)
+    conn_id = new_id()
+    if not await caps.admit_address(conn_id, address):
+        return _too_many_sockets_here(address, caps.per_address)
+    user_id: str | None = None
+    try:
+        ws = await _open(request)
+        admitted = await _admit(ws, request, conn_id, address)
+        if admitted is None:
+            return ws
+        conn, resume = admitted
+        del admitted
+        user_id = conn.user.id
+        # This frame lives as long as the socket, so it holds only what the reader
+        # loop needs; the set-up's locals (the user's row, its rooms) die with the
+        # helpers that used them.
+        app = request.app
+        hub, router, sockets = app[HUB], app[ROUTER], app[SOCKET_CLOCK]
+        conn.start(request)
+        sockets.watch(conn)
+        try:
+            try:
+                await _welcome(app, conn, resume)
+            except Unavailable as exc:
+                await _try_again_later(ws, app, exc)
+                return ws
+            del resume  # the reader loop below outlives it by the socket's whole life
+            while True:
+                # receive() itself rather than `async for`: the iterator's __anext__
+                # would add one more suspended coroutine per idle socket (~0.1 KiB).
+                msg = await ws.receive()
+                if msg.type in _CLOSED:
+                    break
+                # Heard from the peer; -1 while handling its frame (busy, not dead).
+                conn.silent_ticks = -1
+                if msg.type == WSMsgType.TEXT:
+                    await router.dispatch(conn, msg.data)
+                elif msg.type == WSMsgType.PING:
+                    await ws.pong(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    conn.send(frames.error("invalid", "binary frames are not supported"))
+                elif msg.type == WSMsgType.ERROR:
+                    logger.info("socket %s error: %s", conn.id, ws.exception())
+                    break
+                conn.silent_ticks = 0
+        finally:
+            sockets.unwatch(conn)
+            try:
+                await hub.detach(conn)  # runs to the end even if we are cancelled
+            finally:
+                await conn.flush_and_stop()
+        return ws
+    finally:
+        # The socket stops counting against its address and user on every node,
+        # even if this handler is being cancelled (else it counted until its TTL).
+        await asyncio.shield(caps.release(conn_id, address, user_id))

@@ -24,6 +24,7 @@ from chatd import frames
 from chatd.broker import Broker, PresenceEntry
 from chatd.broker.base import room_channel, user_channel
 from chatd.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.errors import Unavailable
 from chatd.jsonutil import dumpb, loads
 from chatd.store import RoomEvent, Store
 
@@ -519,6 +520,9 @@ class Hub:
         for hook in hooks:
             try:
                 await hook(conn, room_id)
+            except Unavailable as exc:
+                # An outage, already reported by /readyz: one line, no traceback.
+                logger.warning("room hook skipped for %s in %s: %s", conn.id, room_id, exc)
             except Exception:
                 logger.exception("room hook %r failed for %s in %s", hook, conn.id, room_id)
 

@@ -1,4 +1,7 @@
-"""The real-time side of the app: hub, router and the presence heartbeat, as one resource."""
+"""The real-time side of the app: hub, router and the presence heartbeat, as one resource.
+
+It also hands out the use-case actions' services (`ACTIONS`, `Services.actions`).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,26 @@ from contextlib import suppress
 
 from aiohttp import WSCloseCode, web
 
+from chatd.actions.deps import ActionDeps
 from chatd.calls import Calls
 from chatd.hub import Hub
-from chatd.keys import AUTH, BROKER, FILES, HUB, ROUTER, SETTINGS, SOCKET_CLOCK, STORE
+from chatd.keys import (
+    ACTIONS,
+    AUTH,
+    BROKER,
+    FILES,
+    HUB,
+    OUTAGES,
+    ROUTER,
+    SETTINGS,
+    SOCKET_CAPS,
+    SOCKET_CLOCK,
+    STORE,
+)
 from chatd.liveness import SocketClock
 from chatd.router import FrameRouter, HandlerSpec, discover_handlers
 from chatd.services import Services
+from chatd.socket_caps import SocketCaps
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +52,14 @@ def realtime_context(
             ring_seconds=settings.call_ring_seconds,
         )
         sockets = app[SOCKET_CLOCK] = SocketClock()
+        caps = app[SOCKET_CAPS] = SocketCaps(
+            broker=app[BROKER],
+            per_user=settings.sockets_per_user,
+            per_address=settings.sockets_per_address,
+            ttl=settings.presence_ttl,
+            outages=app[OUTAGES],
+        )
+        actions = app[ACTIONS] = ActionDeps(store=app[STORE], hub=hub, files=app[FILES])
         services = Services(
             settings=app[SETTINGS],
             store=app[STORE],
@@ -44,11 +69,12 @@ def realtime_context(
             auth=app[AUTH],
             calls=calls,
             sockets=sockets,
+            actions=actions,
         )
         specs = discover_handlers() if handlers is None else list(handlers)
-        app[ROUTER] = FrameRouter(specs, services)
+        app[ROUTER] = FrameRouter(specs, services, outages=app[OUTAGES])
         logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
-        heartbeat = asyncio.create_task(_presence_heartbeat(hub), name="presence-heartbeat")
+        heartbeat = asyncio.create_task(_presence_heartbeat(hub, caps), name="presence-heartbeat")
         calls.start()
         sockets.start()
         try:
@@ -63,8 +89,8 @@ def realtime_context(
     return context
 
 
-async def _presence_heartbeat(hub: Hub) -> None:
-    """Refresh this node's presence entries at a third of their TTL, forever."""
+async def _presence_heartbeat(hub: Hub, caps: SocketCaps) -> None:
+    """Refresh this node's presence entries and socket counts at a third of their TTL."""
     interval = hub.presence_ttl / 3
     while True:
         await asyncio.sleep(interval)
@@ -72,6 +98,10 @@ async def _presence_heartbeat(hub: Hub) -> None:
             await hub.refresh_presence()
         except Exception:
             logger.exception("presence heartbeat failed")
+        try:
+            await caps.refresh(hub.connections)
+        except Exception as exc:
+            logger.warning("socket counts not refreshed: %s", exc)
 
 
 async def close_sockets(app: web.Application) -> None:

@@ -6,20 +6,25 @@ production one when its variable (MONGODB_URI, REDIS_URL, S3_BUCKET) is set.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from chatd.auth.devices import DeviceCookies
+from chatd.auth.limits import BackoffLimit, WindowLimit
 from chatd.auth.passwords import PasswordHasher
-from chatd.auth.service import AuthService
-from chatd.auth.throttle import LoginThrottle
+from chatd.auth.service import AbuseLimits, AuthService
+from chatd.auth.throttle import LoginLimits, LoginThrottle
 from chatd.auth.tokens import AccessTokens
 from chatd.clock import now_ms
+from chatd.dms import squatted_dm_ids
 from chatd.files.intake import FileIntake
 from chatd.files.previews import Previewer
 from chatd.hub import Hub
 from chatd.keys import AUTH, BROKER, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.private_files import warn_if_shared
 from chatd.security import content_security_policy
 from chatd.store import Room, RoomKind
 from chatd.store.factory import open_store
@@ -28,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 #: Every install has this public room, and every new user is a member of it.
 GENERAL_ROOM = "general"
+
+
+async def data_dir_context(app: web.Application) -> AsyncIterator[None]:
+    """Warn, once per start, when the data dir lets other users of the machine in."""
+    await asyncio.to_thread(warn_if_shared, app[SETTINGS].data_dir)
+    yield
 
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:
@@ -43,6 +54,15 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
                 topic="Everyone's room",
             )
         )
+        for room in await squatted_dm_ids(store):
+            logger.warning(
+                "public room %s (%r, created by %s) holds a direct-message id: it takes no"
+                " new members, and the DM of that id cannot be opened until it is removed"
+                " (see README, Upgrading)",
+                room.id,
+                room.name,
+                room.created_by,
+            )
         yield
 
 
@@ -126,15 +146,37 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
         await intake.close()
 
 
+def abuse_limits(app: web.Application) -> AbuseLimits:
+    settings, broker, prefix = app[SETTINGS], app[BROKER], app[SETTINGS].redis_prefix
+    login = LoginLimits(
+        free_failures=settings.login_free_failures,
+        address_failures=settings.login_address_failures,
+        account_failures=settings.login_account_failures,
+        window=settings.login_window,
+    )
+    return AbuseLimits(
+        login=LoginThrottle(broker, prefix, login),
+        register=WindowLimit(
+            broker, f"{prefix}register:addr", settings.register_limit, settings.register_window
+        ),
+        password=BackoffLimit(
+            broker,
+            f"{prefix}password:user",
+            settings.password_failures,
+            settings.login_window,
+            settings.login_window,
+        ),
+        devices=DeviceCookies(settings.secret_key),
+    )
+
+
 async def auth_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[AUTH] = AuthService(
         store=app[STORE],
-        broker=app[BROKER],
         hasher=PasswordHasher(settings.bcrypt_rounds),
         tokens=AccessTokens(settings.secret_key),
-        throttle=LoginThrottle(app[BROKER], settings.redis_prefix),
-        key_prefix=settings.redis_prefix,
+        limits=abuse_limits(app),
         notify_user=app[HUB].publish_user,
     )
     yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatd.actions.deps import ActionDeps
 from chatd.auth.service import AuthService
 from chatd.broker import Broker
 from chatd.calls import Calls
@@ -24,3 +25,5 @@ class Services:
     auth: AuthService
     calls: Calls
     sockets: SocketClock
+    #: What the use-case actions (`chatd.actions`) are called with.
+    actions: ActionDeps

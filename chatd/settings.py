@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from chatd.private_files import PRIVATE_FILE_MODE, make_private_dirs, tighten_file
+
 #: Multi-node deployments share tokens across processes; a short secret there is
 #: a guessable one. 32 bytes matches HS256's own key size recommendation.
 MIN_SECRET_BYTES = 32
@@ -66,6 +68,28 @@ class Settings:
     message_rate: float = 5.0
     #: Seconds a connection stays listed online without a heartbeat (crashed nodes).
     presence_ttl: float = 45.0
+    #: Login throttling (chatd/auth/throttle.py). Failed logins per account and
+    #: address (and per known device) before back-off starts: typos, not guesses.
+    login_free_failures: int = 5
+    #: Failed logins per address across accounts before back-off: a school or
+    #: office NAT puts many people's typos behind one address.
+    login_address_failures: int = 100
+    #: Failed logins per account from devices it never logged in from, per
+    #: window, before those are refused (devices with its cookie still get in).
+    login_account_failures: int = 20
+    #: Seconds failed logins are remembered; also the longest back-off.
+    login_window: float = 15 * 60.0
+    #: Accounts one address may create per register window: a family or a class
+    #: signing up together fits, a script filling the database does not.
+    register_limit: int = 20
+    register_window: float = 3600.0
+    #: Wrong current passwords per user before password changes back off: a
+    #: stolen access token must not become a way to guess the password.
+    password_failures: int = 5
+    #: Open sockets per user across nodes (several browsers, tabs and phones).
+    sockets_per_user: int = 50
+    #: Open sockets per client address across nodes (many users behind a NAT).
+    sockets_per_address: int = 1000
     #: Behind a PaaS router, the client address is the last X-Forwarded-For hop.
     trust_proxy: bool = False
     #: Stable id of this process in pub/sub envelopes; generated per start.
@@ -83,6 +107,10 @@ class Settings:
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+
+#: Every default, stated once (on the fields above): the loader falls back to these.
+_DEFAULTS = Settings()
 
 
 def _merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
@@ -218,11 +246,12 @@ def _secret(env: Mapping[str, str], data_dir: Path, shared: bool) -> str:
 def _stored_secret(data_dir: Path) -> str:
     path = data_dir / SECRET_FILE_NAME
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(data_dir)
         try:
             # O_EXCL: two processes starting at once must not both write a secret.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
         except FileExistsError:
+            tighten_file(path)
             secret = path.read_text().strip()
             if len(secret) < MIN_SECRET_BYTES:
                 raise SettingsError(
@@ -248,15 +277,17 @@ def load_settings(
 ) -> Settings:
     """Read and validate the configuration; raise SettingsError naming the bad variable."""
     env = _merged_environment(os.environ if environ is None else environ, env_file)
-    data_dir = Path(env.get("CHATD_DATA_DIR", "").strip() or "data")
+    data_dir = Path(env.get("CHATD_DATA_DIR", "").strip() or _DEFAULTS.data_dir)
     mongodb_uri = _url(env, "MONGODB_URI", ("mongodb", "mongodb+srv"))
     redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
     s3_endpoint = _url(env, "S3_ENDPOINT_URL", ("http", "https"))
     env_port = _optional(env, "PORT")
-    level = (_optional(env, "CHATD_LOG_LEVEL") or "INFO").upper()
+    level = (_optional(env, "CHATD_LOG_LEVEL") or _DEFAULTS.log_level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("CHATD_LOG_LEVEL", f"unknown level {level!r}")
-    ice_policy = (_optional(env, "CHATD_ICE_TRANSPORT_POLICY") or "all").lower()
+    ice_policy = (
+        _optional(env, "CHATD_ICE_TRANSPORT_POLICY") or _DEFAULTS.ice_transport_policy
+    ).lower()
     if ice_policy not in ("all", "relay"):
         raise SettingsError(
             "CHATD_ICE_TRANSPORT_POLICY", f"expected all or relay, got {ice_policy!r}"
@@ -265,30 +296,67 @@ def load_settings(
     turn_secret = _optional(env, "TURN_SECRET")
     if turn_urls and turn_secret is None:
         raise SettingsError("TURN_SECRET", "required with TURN_URLS (coturn's static-auth-secret)")
+    login_free_failures = _positive_int(
+        env, "CHATD_LOGIN_FREE_FAILURES", _DEFAULTS.login_free_failures
+    )
+    login_address_failures = _positive_int(
+        env, "CHATD_LOGIN_ADDRESS_FAILURES", _DEFAULTS.login_address_failures
+    )
+    if login_address_failures < login_free_failures:
+        raise SettingsError(
+            "CHATD_LOGIN_ADDRESS_FAILURES",
+            f"must be at least CHATD_LOGIN_FREE_FAILURES ({login_free_failures})",
+        )
+    sockets_per_user = _positive_int(env, "CHATD_SOCKETS_PER_USER", _DEFAULTS.sockets_per_user)
+    sockets_per_address = _positive_int(
+        env, "CHATD_SOCKETS_PER_ADDRESS", _DEFAULTS.sockets_per_address
+    )
+    if sockets_per_address < sockets_per_user:
+        raise SettingsError(
+            "CHATD_SOCKETS_PER_ADDRESS",
+            f"must be at least CHATD_SOCKETS_PER_USER ({sockets_per_user})",
+        )
     return Settings(
-        host=host or "127.0.0.1",
-        port=port if port is not None else (_port(env_port, "PORT") if env_port else 8080),
+        host=host or _DEFAULTS.host,
+        port=port
+        if port is not None
+        else (_port(env_port, "PORT") if env_port else _DEFAULTS.port),
         data_dir=data_dir,
         secret_key=_secret(env, data_dir, shared=bool(mongodb_uri or redis_url)),
         allowed_origins=_origins(env),
         mongodb_uri=mongodb_uri,
         redis_url=redis_url,
-        redis_prefix=_optional(env, "CHATD_REDIS_PREFIX") or "chatd:",
+        redis_prefix=_optional(env, "CHATD_REDIS_PREFIX") or _DEFAULTS.redis_prefix,
         s3_bucket=_optional(env, "S3_BUCKET"),
         s3_endpoint_url=s3_endpoint,
         aws_access_key_id=_optional(env, "AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=_optional(env, "AWS_SECRET_ACCESS_KEY"),
-        aws_region=_optional(env, "AWS_REGION") or "us-east-1",
+        aws_region=_optional(env, "AWS_REGION") or _DEFAULTS.aws_region,
         stun_urls=_ice_urls(env, "STUN_URLS", ("stun", "stuns")),
         turn_urls=turn_urls,
         turn_secret=turn_secret,
         ice_transport_policy=ice_policy,
-        call_ring_seconds=_positive_float(env, "CHATD_CALL_RING_SECONDS", 30.0),
-        max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
-        upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", 20),
+        call_ring_seconds=_positive_float(
+            env, "CHATD_CALL_RING_SECONDS", _DEFAULTS.call_ring_seconds
+        ),
+        max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", _DEFAULTS.max_upload_bytes),
+        upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", _DEFAULTS.upload_rate),
         log_level=level,
-        bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", 12, 4, 16),
+        bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", _DEFAULTS.bcrypt_rounds, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
-        message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", 5.0),
-        presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", 45.0),
+        message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", _DEFAULTS.message_rate),
+        presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", _DEFAULTS.presence_ttl),
+        login_free_failures=login_free_failures,
+        login_address_failures=login_address_failures,
+        login_account_failures=_positive_int(
+            env, "CHATD_LOGIN_ACCOUNT_FAILURES", _DEFAULTS.login_account_failures
+        ),
+        login_window=_positive_float(env, "CHATD_LOGIN_WINDOW", _DEFAULTS.login_window),
+        register_limit=_positive_int(env, "CHATD_REGISTER_LIMIT", _DEFAULTS.register_limit),
+        register_window=_positive_float(env, "CHATD_REGISTER_WINDOW", _DEFAULTS.register_window),
+        password_failures=_positive_int(
+            env, "CHATD_PASSWORD_FAILURES", _DEFAULTS.password_failures
+        ),
+        sockets_per_user=sockets_per_user,
+        sockets_per_address=sockets_per_address,
     )

@@ -10,7 +10,7 @@ from chatd.api.openapi import documented
 from chatd.api.parsing import parse_body
 from chatd.auth.middleware import current_user
 from chatd.auth.schemas import StrictSchema
-from chatd.dms import MAX_DM_MEMBERS, dm_json, list_dms, open_dm
+from chatd.dms import MAX_DM_MEMBERS, DmConflict, dm_json, list_dms, open_dm
 from chatd.jsonutil import dumps
 from chatd.keys import HUB, STORE
 from chatd.store import User
@@ -57,6 +57,11 @@ class DmListSchema(Schema):
     body=OpenDmSchema,
     responses={
         201: ("The DM; every member's sockets get `joined` the first time", DmEnvelopeSchema),
+        409: (
+            "`dm_conflict`: a room that is not this DM holds its id (made by an older"
+            " version; an operator must remove it)",
+            None,
+        ),
         422: ("Unknown users, or not 1-9 others", None),
     },
 )
@@ -86,7 +91,10 @@ async def open_direct_message(request: web.Request) -> web.Response:
             "a DM is you and 1-9 others",
             fields={"users": [f"Name 1-{MAX_DM_MEMBERS - 1} users other than yourself."]},
         )
-    room = await open_dm(store, request.app[HUB], list(members.values()), me)
+    try:
+        room = await open_dm(store, request.app[HUB], list(members.values()), me)
+    except DmConflict as exc:
+        raise ApiError(409, exc.code, exc.message) from None
     body = {"room": await dm_json(store, room, me.id)}
     return web.json_response(body, status=201, dumps=dumps)
 

@@ -14,6 +14,7 @@ from chatd.auth.middleware import current_user
 from chatd.auth.schemas import StrictSchema
 from chatd.jsonutil import dumps
 from chatd.keys import BROKER, HUB, STORE
+from chatd.numbers import stored_int
 from chatd.store import Conflict, Room, RoomKind
 
 #: The contract: with no cursor, the latest 100.
@@ -24,7 +25,7 @@ MAX_HISTORY = 100
 class CreateRoomSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=rooms.MAX_ROOM_NAME))
     private = fields.Boolean(load_default=False)
-    topic = fields.String(load_default="", validate=validate.Length(max=256))
+    topic = fields.String(load_default="", validate=validate.Length(max=rooms.MAX_TOPIC))
     voice = fields.Boolean(
         load_default=False, metadata={"description": "a voice channel: its calls are audio-only"}
     )
@@ -34,8 +35,8 @@ class HistoryQuerySchema(StrictSchema):
     limit = fields.Integer(
         load_default=DEFAULT_HISTORY, validate=validate.Range(min=1, max=MAX_HISTORY)
     )
-    before = fields.Integer(validate=validate.Range(min=1))
-    after = fields.Integer(validate=validate.Range(min=0))
+    before = stored_int(minimum=1)
+    after = stored_int()
 
 
 class InviteSchema(StrictSchema):
@@ -126,7 +127,8 @@ async def create_room(request: web.Request) -> web.Response:
             voice=data["voice"],
         )
     except rooms.RoomError as exc:
-        raise ApiError(422, exc.code, exc.message, fields={"name": [exc.message]}) from None
+        per_field = {exc.field: [exc.message]} if exc.field else None
+        raise ApiError(422, exc.code, exc.message, fields=per_field) from None
     except Conflict:
         raise ApiError(409, "room_exists", "a room with that name exists") from None
     info = frames.room_json(room)

@@ -23,6 +23,7 @@ from chatd.auth.schemas import StrictSchema
 from chatd.handlers.base import ROOM_ID_PATTERN
 from chatd.jsonutil import dumps
 from chatd.keys import STORE
+from chatd.numbers import stored_int
 from chatd.store import SearchQuery
 
 DEFAULT_RESULTS: Final = 20
@@ -65,8 +66,8 @@ class SearchQuerySchema(StrictSchema):
     q = fields.String(required=True, validate=[validate.Length(min=1, max=256), _has_words])
     room = fields.String(validate=validate.Regexp(ROOM_ID_PATTERN, error="Not a room id."))
     user = fields.String(validate=validate.Length(min=1, max=64))
-    before = fields.Integer(validate=validate.Range(min=0))
-    after = fields.Integer(validate=validate.Range(min=0))
+    before = stored_int()
+    after = stored_int()
     limit = fields.Integer(
         load_default=DEFAULT_RESULTS, validate=validate.Range(min=1, max=MAX_RESULTS)
     )

@@ -20,6 +20,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import Schema, fields, validate
 
 from chatd import frames
+from chatd.actions.deps import Membership, member_room
+from chatd.actions.messages import MAX_MESSAGE_CHARS, MAX_NONCE_CHARS, post_message
 from chatd.api.errors import ApiError
 from chatd.api.openapi import documented
 from chatd.api.parsing import validate as validate_fields
@@ -28,10 +30,9 @@ from chatd.auth.schemas import StrictSchema
 from chatd.files import FileTooLarge
 from chatd.files.intake import EmptyFile, FileIntake
 from chatd.files.names import file_key, upload_prefix
-from chatd.handlers.messages import MAX_MESSAGE_CHARS, MAX_NONCE_CHARS
 from chatd.jsonutil import dumps
-from chatd.keys import BROKER, HUB, INTAKE, SETTINGS, STORE
-from chatd.store import Attachment, Message, NewMessage, Room, User
+from chatd.keys import ACTIONS, BROKER, INTAKE, SETTINGS
+from chatd.store import Attachment, Room, User
 
 logger = logging.getLogger(__name__)
 
@@ -97,41 +98,47 @@ class _Form:
         415: ("Not multipart/form-data", None),
         422: ("No file, an empty file, too many files, or a bad text field", None),
         429: ("Too many uploads; see Retry-After", None),
+        507: ("The server's disk is full (`storage_full`); nothing was kept", None),
     },
 )
 async def upload(request: web.Request) -> web.Response:
     """Parts: `file` (1-10), `text` (caption), `nonce` (idempotent retries), `threadId`."""
     user = current_user(request)
-    room = await _member_room(request, user)
+    deps = request.app[ACTIONS]
+    room = await member_room(deps, user.id, request.match_info["room"])
     await _check_rate(request, user)
     _check_declared_length(request)
     if request.content_type != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "send the files as multipart/form-data")
     intake = request.app[INTAKE]
     form = _Form()
+    stored: list[str] = []  # the message's id once one holds the files
     try:
         await _read_form(request, room, form)
-        message, created = await _store_message(request, room, user, form)
+        values = validate_fields(UploadFieldsSchema(), form.values)
+        posted = await post_message(
+            deps,
+            user,
+            room.id,
+            membership=Membership.VERIFIED,  # member_room above
+            text=values["text"],
+            nonce=values.get("nonce"),
+            thread_id=values.get("threadId"),
+            attachments=form.attachments,
+            acknowledge=lambda message_id, _seq: stored.append(message_id),
+        )
     except BaseException:
-        await intake.discard(_keys(form.attachments))
+        if not stored:
+            await intake.discard(_keys(form.attachments))
         raise
-    if created:
-        await request.app[HUB].publish_event(room.id, message.seq, frames.message(message))
-    else:
+    if not posted.created:
         # A retry of an upload that was stored: the first copy stands.
         await intake.discard(_keys(form.attachments))
     return web.json_response(
-        {"message": frames.message(message)}, status=201 if created else 200, dumps=dumps
+        {"message": frames.message(posted.message)},
+        status=201 if posted.created else 200,
+        dumps=dumps,
     )
-
-
-async def _member_room(request: web.Request, user: User) -> Room:
-    """The room in the path if the caller is a member; 404 otherwise (no existence leak)."""
-    store = request.app[STORE]
-    room = await store.get_room(request.match_info["room"])
-    if room is None or not await store.is_member(room.id, user.id):
-        raise ApiError(404, "not_found", "no such room, or you are not a member")
-    return room
 
 
 async def _check_rate(request: web.Request, user: User) -> None:
@@ -242,31 +249,6 @@ async def _read_field(part: BodyPartReader, name: str) -> str:
 
 def _invalid(name: str, message: str) -> ApiError:
     return ApiError(422, "invalid", "some fields are invalid", fields={name: [message]})
-
-
-async def _store_message(
-    request: web.Request, room: Room, user: User, form: _Form
-) -> tuple[Message, bool]:
-    values = validate_fields(UploadFieldsSchema(), form.values)
-    store = request.app[STORE]
-    thread_id = values.get("threadId")
-    if thread_id is not None:
-        parent = await store.get_message(room.id, thread_id)
-        if parent is None:
-            raise _invalid("threadId", "names no message in this room")
-        thread_id = parent.thread_id or thread_id  # a reply to a reply stays in the thread
-    return await store.append_message(
-        NewMessage(
-            room_id=room.id,
-            user_id=user.id,
-            username=user.username,
-            text=values["text"],
-            message_type="file",
-            nonce=values.get("nonce"),
-            thread_id=thread_id,
-            attachments=tuple(form.attachments),
-        )
-    )
 
 
 def _keys(attachments: list[Attachment]) -> list[str | None]:

@@ -7,10 +7,12 @@ gateway and the REST API authenticate exactly the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
+from chatd.auth.devices import DeviceCookie, DeviceCookies
+from chatd.auth.limits import BackoffLimit, Throttled, WindowLimit
 from chatd.auth.passwords import PasswordHasher
 from chatd.auth.throttle import LoginThrottle
 from chatd.auth.tokens import (
@@ -21,7 +23,6 @@ from chatd.auth.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
-from chatd.broker import Broker
 from chatd.clock import new_id, now_ms
 from chatd.store import Conflict, RefreshToken, Store, User
 
@@ -53,6 +54,20 @@ class Session:
     access_token: str
     claims: AccessClaims
     refresh_token: str
+    #: Set on register and log-in: marks this client as a device of the user's.
+    device_cookie: DeviceCookie | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AbuseLimits:
+    """The throttles of the account operations, shared by every node via the broker."""
+
+    login: LoginThrottle
+    #: Per client address.
+    register: WindowLimit
+    #: Per user: wrong current passwords.
+    password: BackoffLimit
+    devices: DeviceCookies
 
 
 class AuthService:
@@ -60,23 +75,23 @@ class AuthService:
         self,
         *,
         store: Store,
-        broker: Broker,
         hasher: PasswordHasher,
         tokens: AccessTokens,
-        throttle: LoginThrottle,
-        key_prefix: str,
+        limits: AbuseLimits,
         notify_user: Callable[[str, dict[str, Any]], Awaitable[None]],
     ) -> None:
         self._store = store
-        self._broker = broker
         self._hasher = hasher
         self.tokens = tokens
-        self._throttle = throttle
-        self._prefix = key_prefix
+        self._limits = limits
         self._notify_user = notify_user
 
     # -- sign-up and log-in ------------------------------------------------------
-    async def register(self, username: str, password: str) -> Session:
+    async def register(self, username: str, password: str, address: str) -> Session:
+        """Create the account; raise Throttled when `address` made too many lately."""
+        wait = await self._limits.register.reserve(address)
+        if wait:
+            raise Throttled(wait, "too many accounts created from this address")
         if await self._store.get_user_by_name(username) is not None:
             raise UsernameTaken(username)
         password_hash = await self._hasher.hash(password)
@@ -86,17 +101,24 @@ class AuthService:
             raise UsernameTaken(username) from None
         await self._store.add_member(GENERAL_ROOM, user.id)
         logger.info("registered user %s (%s)", user.username, user.id)
-        return await self._new_session(user, family_id=new_id())
+        return await self._device_session(user)
 
-    async def login(self, username: str, password: str, address: str) -> Session:
-        await self._throttle.check(username, address)
+    async def login(
+        self, username: str, password: str, address: str, cookies: Mapping[str, str]
+    ) -> Session:
+        """Check the password unless throttled (Throttled: not even checked).
+
+        `cookies` may hold the user's device cookie from an earlier login, which
+        lifts the account-wide limit for this client (see chatd.auth.throttle).
+        """
+        device = self._limits.devices.device(username, cookies)
+        attempt = await self._limits.login.reserve(username, address, device)
         user = await self._store.get_user_by_name(username)
         ok = await self._hasher.verify(password, user.password_hash if user else None)
         if not ok or user is None:
-            await self._throttle.failed(username, address)
             raise BadCredentials
-        await self._throttle.succeeded(username)
-        return await self._new_session(user, family_id=new_id())
+        await self._limits.login.succeeded(attempt)
+        return await self._device_session(user)
 
     # -- refresh tokens ------------------------------------------------------------
     async def refresh(self, raw_token: str) -> Session:
@@ -132,14 +154,18 @@ class AuthService:
             if known is not None:
                 await self._store.revoke_refresh_family(known.family_id)
         if claims is not None:
-            ttl = claims.expires_at - now_ms() // 1000
-            if ttl > 0:
-                await self._broker.incr(self._revoked_key(claims.jti), ttl)
+            if claims.expires_at > now_ms() // 1000:
+                await self._store.revoke_access_token(claims.jti, claims.expires_at)
             await self._notify(claims.user_id, {"kind": "revoked", "jti": claims.jti})
 
     async def change_password(self, user: User, current: str, new: str) -> Session:
+        """Raise BadCredentials for a wrong current password, Throttled after too many."""
+        wait = await self._limits.password.reserve(user.id)
+        if wait:
+            raise Throttled(wait, "too many wrong current passwords")
         if not await self._hasher.verify(current, user.password_hash):
             raise BadCredentials
+        await self._limits.password.clear(user.id)
         version = await self._store.set_password_hash(user.id, await self._hasher.hash(new))
         await self._store.revoke_user_refresh_tokens(user.id)
         await self._notify(user.id, {"kind": "revoked", "version": version})
@@ -156,12 +182,20 @@ class AuthService:
             raise InvalidToken("unknown user")
         if claims.version != user.token_version:
             raise InvalidToken("token revoked (password changed)", expired=True)
-        revoked, _ = await self._broker.get_counter(self._revoked_key(claims.jti))
-        if revoked:
+        # The logout list is read from the store, not the broker: it must survive
+        # a Redis restart without persistence, and authenticating must not need
+        # Redis. The cost is one primary-key read on the store this call already
+        # reads the user from. No broker cache in front: on a Redis deployment a
+        # cache hit is a network round trip too, no cheaper than this read.
+        if await self._store.is_access_token_revoked(claims.jti):
             raise InvalidToken("token revoked", expired=True)
         return user, claims
 
     # -- helpers ---------------------------------------------------------------------
+    async def _device_session(self, user: User) -> Session:
+        session = await self._new_session(user, family_id=new_id())
+        return replace(session, device_cookie=self._limits.devices.issue(user.username))
+
     async def _new_session(self, user: User, family_id: str) -> Session:
         raw = new_refresh_token()
         now = now_ms()
@@ -176,9 +210,6 @@ class AuthService:
         )
         access, claims = self.tokens.issue(user.id, user.token_version)
         return Session(user=user, access_token=access, claims=claims, refresh_token=raw)
-
-    def _revoked_key(self, jti: str) -> str:
-        return f"{self._prefix}revoked-jti:{jti}"
 
     async def _notify(self, user_id: str, event: dict[str, Any]) -> None:
         """Tell every node's sockets of this user (they close on revocation)."""

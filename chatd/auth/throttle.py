@@ -1,78 +1,95 @@
-"""Login throttling with exponential back-off, shared through the broker across nodes.
+"""Login throttling that holds under concurrency and across nodes.
 
-Failures are counted per username and per client address within a window. Past
-a free allowance every further failure locks that key for twice as long as the
-last time (1 s, 2 s, 4 s, ... capped), so guessing stays slow while a user who
-mistypes a few times never notices.
+Every attempt is reserved (see chatd.auth.limits) before its password is
+checked, under the name key the user look-up itself uses (so "SAM", and "sam"
+spelled with U+017F for its "s", share "sam"'s limits). Following OWASP's
+device-cookie scheme, an attempt is limited by:
+
+- a client that presents a valid device cookie for the user (it logged in as
+  them before): its own per-device back-off, nothing else, so an attacker
+  hammering the name cannot lock the owner out of devices they already use;
+- any other client: a back-off per account and address (a few free failures,
+  then 1 s, 2 s, 4 s, ...), a back-off per address across every account
+  (guessing many names from one place), and a ceiling per account for all
+  untrusted clients together (guessing one name from many places).
+
+A success clears its own back-off and gives its attempt back to the shared
+allowances, which therefore count failures (and attempts under way).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from chatd.auth.limits import BackoffLimit, Throttled, WindowLimit
 from chatd.broker import Broker
-
-#: Failures remembered for this long after the last one.
-WINDOW_SECONDS = 15 * 60
-#: Failures allowed before back-off starts: per account (typos) and per address
-#: (several people behind one NAT share it).
-FREE_FAILURES_PER_USER = 5
-FREE_FAILURES_PER_ADDRESS = 20
-MAX_LOCK_SECONDS = 15 * 60
-
-
-class Throttled(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; retry in {retry_after} s")
-        self.retry_after = retry_after
+from chatd.store import username_key
 
 
 @dataclass(frozen=True, slots=True)
-class _Key:
-    counter: str
-    lock: str
-    free: int
+class LoginLimits:
+    """The allowances (chatd.settings: CHATD_LOGIN_*); the same on every node."""
+
+    #: Failures per account and address, and per known device, before back-off.
+    free_failures: int
+    #: Failures per address across accounts before back-off.
+    address_failures: int
+    #: Failures per account from clients without its device cookie, per window.
+    account_failures: int
+    #: Seconds failures are remembered; also the longest back-off.
+    window: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """One reserved attempt; LoginThrottle.succeeded keeps a success from counting."""
+
+    name: str
+    address: str
+    device: str | None
 
 
 class LoginThrottle:
-    def __init__(self, broker: Broker, prefix: str) -> None:
-        self._broker = broker
-        self._prefix = prefix
+    def __init__(self, broker: Broker, prefix: str, limits: LoginLimits) -> None:
+        window = limits.window
+        self._device = BackoffLimit(
+            broker, f"{prefix}login:device", limits.free_failures, window, window
+        )
+        self._account_address = BackoffLimit(
+            broker, f"{prefix}login:user-addr", limits.free_failures, window, window
+        )
+        self._address = BackoffLimit(
+            broker, f"{prefix}login:addr", limits.address_failures, window, window
+        )
+        self._account = WindowLimit(broker, f"{prefix}login:user", limits.account_failures, window)
 
-    def _keys(self, username: str, address: str) -> list[_Key]:
-        name = username.lower()
-        return [
-            _Key(
-                f"{self._prefix}login:user:{name}",
-                f"{self._prefix}login:user-lock:{name}",
-                FREE_FAILURES_PER_USER,
-            ),
-            _Key(
-                f"{self._prefix}login:addr:{address}",
-                f"{self._prefix}login:addr-lock:{address}",
-                FREE_FAILURES_PER_ADDRESS,
-            ),
-        ]
+    async def reserve(self, username: str, address: str, device: str | None) -> LoginAttempt:
+        """Count the attempt, or raise Throttled without it counting (nor its password checked)."""
+        name = username_key(username)
+        attempt = LoginAttempt(name, address, device)
+        if device is not None:
+            wait = await self._device.reserve(device)
+            if wait:
+                raise Throttled(wait, "too many failed logins from this device")
+            return attempt
+        wait = await self._address.reserve(address)
+        if wait:
+            raise Throttled(wait, "too many failed logins from this address")
+        wait = await self._account_address.reserve(f"{name}|{address}")
+        if wait:
+            await self._address.refund(address)
+            raise Throttled(wait, "too many failed logins")
+        wait = await self._account.reserve(name)
+        if wait:
+            await self._account_address.refund(f"{name}|{address}")
+            await self._address.refund(address)
+            raise Throttled(wait, "too many failed logins for this account from new devices")
+        return attempt
 
-    async def check(self, username: str, address: str) -> None:
-        """Raise Throttled if either key is locked right now."""
-        waits = []
-        for key in self._keys(username, address):
-            count, ttl = await self._broker.get_counter(key.lock)
-            if count:
-                waits.append(ttl)
-        if waits:
-            raise Throttled(max(1, math.ceil(max(waits))))
-
-    async def failed(self, username: str, address: str) -> None:
-        for key in self._keys(username, address):
-            failures = await self._broker.incr(key.counter, WINDOW_SECONDS)
-            if failures > key.free:
-                lock_seconds = min(2 ** (failures - key.free - 1), MAX_LOCK_SECONDS)
-                await self._broker.incr(key.lock, lock_seconds)
-
-    async def succeeded(self, username: str) -> None:
-        """A right password clears the account's count (the address keeps its own)."""
-        key = self._keys(username, "")[0]
-        await self._broker.delete(key.counter)
+    async def succeeded(self, attempt: LoginAttempt) -> None:
+        if attempt.device is not None:
+            await self._device.clear(attempt.device)
+            return
+        await self._account_address.clear(f"{attempt.name}|{attempt.address}")
+        await self._address.refund(attempt.address)
+        await self._account.refund(attempt.name)

@@ -7,6 +7,8 @@ from aiohttp import web
 from chatd.api.errors import ApiError
 from chatd.api.openapi import documented
 from chatd.api.parsing import parse_body
+from chatd.auth import devices
+from chatd.auth.limits import Throttled
 from chatd.auth.middleware import CLAIMS, current_user
 from chatd.auth.schemas import (
     ChangePasswordSchema,
@@ -17,7 +19,6 @@ from chatd.auth.schemas import (
     user_json,
 )
 from chatd.auth.service import BadCredentials, InvalidRefresh, Session, UsernameTaken
-from chatd.auth.throttle import Throttled
 from chatd.auth.tokens import REFRESH_TOKEN_SECONDS
 from chatd.jsonutil import dumps
 from chatd.keys import AUTH, SETTINGS
@@ -60,7 +61,21 @@ def _session_response(request: web.Request, session: Session, status: int) -> we
         samesite="Strict",
         secure=cookie_secure(request),
     )
+    if session.device_cookie is not None:
+        response.set_cookie(
+            session.device_cookie.name,
+            session.device_cookie.value,
+            max_age=devices.COOKIE_SECONDS,
+            path=devices.COOKIE_PATH,
+            httponly=True,
+            samesite="Strict",
+            secure=cookie_secure(request),
+        )
     return response
+
+
+def _rate_limited(exc: Throttled) -> ApiError:
+    return ApiError(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
 
 
 def _clear_cookie(request: web.Request, response: web.StreamResponse) -> None:
@@ -81,18 +96,23 @@ _AUTH_TAGS = ("auth",)
     tags=_AUTH_TAGS,
     body=CredentialsSchema,
     responses={
-        201: ("Signed up; refresh cookie set", TokenResponseSchema),
+        201: ("Signed up; refresh and device cookies set", TokenResponseSchema),
         409: ("Username taken (in any letter case)", None),
         422: ("Invalid username or password", None),
+        429: ("Too many accounts created from this address; see Retry-After", None),
     },
     public=True,
 )
 async def register(request: web.Request) -> web.Response:
     data = await parse_body(request, CredentialsSchema())
     try:
-        session = await request.app[AUTH].register(data["username"], data["password"])
+        session = await request.app[AUTH].register(
+            data["username"], data["password"], client_address(request)
+        )
     except UsernameTaken:
         raise ApiError(409, "username_taken", "that username is taken") from None
+    except Throttled as exc:
+        raise _rate_limited(exc) from None
     return _session_response(request, session, 201)
 
 
@@ -101,7 +121,7 @@ async def register(request: web.Request) -> web.Response:
     tags=_AUTH_TAGS,
     body=LoginSchema,
     responses={
-        200: ("Logged in; refresh cookie set", TokenResponseSchema),
+        200: ("Logged in; refresh and device cookies set", TokenResponseSchema),
         401: ("Wrong username or password", None),
         429: ("Too many failed attempts; see Retry-After", None),
     },
@@ -111,14 +131,12 @@ async def login(request: web.Request) -> web.Response:
     data = await parse_body(request, LoginSchema())
     try:
         session = await request.app[AUTH].login(
-            data["username"], data["password"], client_address(request)
+            data["username"], data["password"], client_address(request), request.cookies
         )
     except BadCredentials as exc:
         raise ApiError(401, "bad_credentials", str(exc)) from None
     except Throttled as exc:
-        raise ApiError(
-            429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)}
-        ) from None
+        raise _rate_limited(exc) from None
     return _session_response(request, session, 200)
 
 
@@ -164,6 +182,7 @@ async def logout(request: web.Request) -> web.Response:
         200: ("Changed; a fresh session for this client", TokenResponseSchema),
         401: ("Current password wrong", None),
         422: ("Invalid new password", None),
+        429: ("Too many wrong current passwords; see Retry-After", None),
     },
 )
 async def change_password(request: web.Request) -> web.Response:
@@ -174,6 +193,8 @@ async def change_password(request: web.Request) -> web.Response:
         )
     except BadCredentials:
         raise ApiError(401, "bad_credentials", "current password is wrong") from None
+    except Throttled as exc:
+        raise _rate_limited(exc) from None
     return _session_response(request, session, 200)
 
 

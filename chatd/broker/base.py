@@ -12,6 +12,8 @@ import abc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from chatd.errors import Unavailable
+
 #: Called for every message on a subscribed channel, from every node (own echo
 #: included; callers that need to skip it put a node id in the payload).
 Listener = Callable[[str, bytes], Awaitable[None]]
@@ -20,8 +22,11 @@ Listener = Callable[[str, bytes], Awaitable[None]]
 Revision = int | None
 
 
-class BrokerUnavailable(Exception):
-    """The broker backend cannot be reached right now."""
+class BrokerUnavailable(Unavailable):
+    """The broker backend cannot be reached right now (`str()` is the readable reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("broker", reason)
 
 
 def room_channel(room_id: str) -> str:
@@ -125,6 +130,14 @@ class Broker(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def roster_put_many(self, entries: Sequence[tuple[str, str, bytes]], ttl: float) -> None:
+        """roster_put (no limit) of many (key, member, value) entries at once.
+
+        A node's heartbeat keeps every socket it serves alive this way, with a
+        few round trips for the whole node instead of one per socket.
+        """
+
+    @abc.abstractmethod
     async def roster_remove(self, key: str, member: str) -> Revision:
         """Remove a member; the new revision, or None if it was not there."""
 
@@ -145,6 +158,14 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def incr(self, key: str, ttl: float) -> int:
         """Increment a counter; the first increment starts its `ttl`-second life."""
+
+    @abc.abstractmethod
+    async def decr(self, key: str) -> None:
+        """Give one back to a live counter (an attempt that was counted but not made).
+
+        Never below 0, and never revives an expired or deleted counter; its
+        remaining life is unchanged.
+        """
 
     @abc.abstractmethod
     async def get_counter(self, key: str) -> tuple[int, float]:

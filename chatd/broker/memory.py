@@ -157,6 +157,10 @@ class MemoryBroker(Broker):
             return self._revs.get(key, 0)
         return self._bump(key)
 
+    async def roster_put_many(self, entries: Sequence[tuple[str, str, bytes]], ttl: float) -> None:
+        for key, member, value in entries:
+            await self.roster_put(key, member, value, ttl)
+
     async def roster_remove(self, key: str, member: str) -> Revision:
         roster = self._rosters.get(key, {})
         if roster.pop(member, None) is None:
@@ -196,6 +200,11 @@ class MemoryBroker(Broker):
         if len(self._counters) > self._sweep_at:
             self._sweep(now)
         return value
+
+    async def decr(self, key: str) -> None:
+        value, deadline = self._counters.get(key, (0, 0.0))
+        if value > 0 and deadline > time.monotonic():
+            self._counters[key] = (value - 1, deadline)
 
     async def get_counter(self, key: str) -> tuple[int, float]:
         now = time.monotonic()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import unicodedata
+
+from chatd.text import one_line
 
 #: Longest display name kept (characters), as most file systems allow.
 MAX_NAME_CHARS = 255
@@ -20,9 +21,6 @@ _MAX_EXTENSION_CHARS = 16
 #: What a file with no usable name is called.
 FALLBACK_NAME = "file"
 
-#: Bidirectional overrides and isolates: `invoice\u202egpj.exe` would display as
-#: `invoiceexe.jpg`. Zero-width joiners stay (they build emoji sequences).
-_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: Characters Windows refuses in file names (and `/`, which no OS accepts).
 _UNSAFE_ON_DISK = re.compile(r'[<>:"|?*/\\]')
 #: Names Windows reserves whatever the extension (`con.txt` cannot be saved).
@@ -35,22 +33,13 @@ _SAFE_ROOM_SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def display_name(raw: str | None) -> str:
-    """The name people see: NFC, no control or bidi characters, at most 255 chars.
+    """The name people see: cleaned as any name is (chatd.text.one_line: NFC, no
+    control, bidi or invisible characters, one line), at most 255 chars.
 
     Slashes are kept: this is text, never a path (`../../etc/passwd` is shown
     as typed, and stored under a generated key).
     """
-    if not raw:
-        return FALLBACK_NAME
-    kept = []
-    for ch in unicodedata.normalize("NFC", raw):
-        if ch.isspace():
-            kept.append(" ")  # tabs and newlines would break a one-line display
-        elif unicodedata.category(ch) not in ("Cc", "Cs") and ch not in _BIDI_CONTROLS:
-            kept.append(ch)
-    cleaned = "".join(kept)
-    cleaned = " ".join(cleaned.split())  # runs of whitespace read as one space
-    return _cut(cleaned, MAX_NAME_CHARS) or FALLBACK_NAME
+    return _cut(one_line(raw or ""), MAX_NAME_CHARS) or FALLBACK_NAME
 
 
 def download_name(name: str) -> str:

@@ -1,4 +1,7 @@
-"""message: store first, ack the sender, then deliver to every member on every node."""
+"""message: a thin adapter over `chatd.actions.messages.post_message`.
+
+Store first, ack the sender, then deliver to every member on every node.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,10 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from chatd import frames
-from chatd.handlers.base import (
-    FrameContext,
-    FrameError,
-    FrameSchema,
-    Handler,
-    RateLimit,
-    room_field,
-)
-from chatd.mentions import resolve_mentions
-from chatd.readstate import notify_mentions
-from chatd.store import NewMessage
+from chatd.actions.deps import Membership
+from chatd.actions.messages import MAX_MESSAGE_CHARS, MAX_NONCE_CHARS, post_message
+from chatd.handlers.base import FrameContext, FrameSchema, Handler, RateLimit, room_field
 
-#: Long enough for a code snippet, short enough to read (Discord allows 2,000).
-MAX_MESSAGE_CHARS = 4000
-MAX_NONCE_CHARS = 64
 #: Message ids are chatd's own (hex); anything else is refused before a look-up.
 MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 
@@ -61,28 +52,13 @@ class MessageHandler(Handler):
         return RateLimit(burst=max(1, int(rate * 2)), per_second=rate)
 
     async def handle(self, ctx: FrameContext, frame: dict[str, Any]) -> None:
-        store, hub = self.services.store, self.services.hub
-        thread_id = frame.get("thread_id")
-        if thread_id is not None:
-            parent = await store.get_message(frame["room"], thread_id)
-            if parent is None:
-                raise FrameError("invalid", "threadId names no message in this room")
-            if parent.thread_id is not None:
-                thread_id = parent.thread_id  # a reply to a reply stays in the thread
-        mentions, mentions_room = await resolve_mentions(store, frame["room"], frame["text"])
-        message, created = await store.append_message(
-            NewMessage(
-                room_id=frame["room"],
-                user_id=ctx.user.id,
-                username=ctx.user.username,
-                text=frame["text"],
-                nonce=frame.get("nonce"),
-                thread_id=thread_id,
-                mentions=mentions,
-                mentions_room=mentions_room,
-            )
+        await post_message(
+            self.services.actions,
+            ctx.user,
+            frame["room"],
+            membership=Membership.VERIFIED,  # the router checked it
+            text=frame["text"],
+            nonce=frame.get("nonce"),
+            thread_id=frame.get("thread_id"),
+            acknowledge=ctx.ack,
         )
-        ctx.ack(message.id, message.seq)
-        if created:
-            await hub.publish_event(message.room_id, message.seq, frames.message(message))
-            await notify_mentions(store, hub, message)

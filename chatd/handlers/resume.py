@@ -13,6 +13,7 @@ from marshmallow import ValidationError, fields, validate
 
 from chatd import frames
 from chatd.handlers.base import ROOM_ID_PATTERN, FrameContext, FrameSchema, Handler, RateLimit
+from chatd.numbers import stored_int
 from chatd.replay import replay_room
 
 #: Rooms one resume (or hello) may name: a user's rooms fit, and one frame's
@@ -23,7 +24,7 @@ MAX_RESUME_ROOMS = 500
 class ResumeSchema(FrameSchema):
     rooms = fields.Dict(
         keys=fields.String(validate=validate.Regexp(ROOM_ID_PATTERN)),
-        values=fields.Integer(strict=True, validate=validate.Range(min=0)),
+        values=stored_int(strict=True),
         required=True,
         validate=validate.Length(max=MAX_RESUME_ROOMS),
     )

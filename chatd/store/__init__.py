@@ -21,6 +21,7 @@ from chatd.store.base import (
     TokenStore,
     Unread,
     User,
+    username_key,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "TokenStore",
     "Unread",
     "User",
+    "username_key",
 ]

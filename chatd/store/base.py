@@ -21,6 +21,15 @@ class Conflict(StoreError):
     """A uniqueness rule was violated (e.g. a username or room id already taken)."""
 
 
+def username_key(username: str) -> str:
+    """The identity of a name: uniqueness, look-up and login throttling all key on it.
+
+    casefold, not lower: it also maps e.g. "ß" to "ss" and U+017F (long s) to "s", so
+    every spelling that finds an account also shares that account's throttle.
+    """
+    return username.casefold()
+
+
 class RoomKind(StrEnum):
     PUBLIC = "public"
     PRIVATE = "private"
@@ -225,6 +234,21 @@ class TokenStore(abc.ABC):
 
     @abc.abstractmethod
     async def revoke_user_refresh_tokens(self, user_id: str) -> None: ...
+
+    # Logged-out access tokens. Kept in the store, not the broker: a logout must
+    # survive a restart of Redis (which may run without persistence), and
+    # an access token lives only minutes, so the list stays small.
+    @abc.abstractmethod
+    async def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        """Refuse the access token `jti` until `expires_at` (epoch seconds, its `exp`).
+
+        Idempotent. Also drops entries whose token has expired by now: an
+        expired token is refused anyway, so they would only take up room.
+        """
+
+    @abc.abstractmethod
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        """Whether `jti` was revoked and has not expired yet."""
 
 
 class ConversationStore(abc.ABC):

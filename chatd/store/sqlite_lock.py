@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from chatd.private_files import PRIVATE_FILE_MODE, tighten_file
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: SQLite's busy handler alone
@@ -45,7 +47,8 @@ class WriteLock:
 
     def open(self) -> None:
         if fcntl is not None and self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+            tighten_file(self._path)  # made looser by an older version
 
     def close(self) -> None:
         fd, self._fd = self._fd, None

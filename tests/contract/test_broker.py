@@ -449,6 +449,33 @@ async def test_roster_members_expire_and_prune_reports_it_once(make_node: MakeNo
     assert await first.roster_prune([key]) == [key]
 
 
+async def test_roster_put_many_upserts_and_keeps_members_alive(make_node: MakeNode) -> None:
+    first, second = await make_node(), await make_node()
+    key, other = f"sockets:{uid()}", f"sockets:{uid()}"
+    before = (await second.roster_get(key)).rev
+    entries = [(key, "s1", b"a"), (key, "s2", b"b"), (other, "s1", b"c")]
+    await first.roster_put_many(entries, 0.4)
+    roster = await second.roster_get(key)
+    assert roster.members == {"s1": b"a", "s2": b"b"} and roster.rev > before
+    assert (await second.roster_get(other)).members == {"s1": b"c"}
+    # Refreshing with the same values moves only the expiry (same revision) and
+    # counts for the limit exactly like roster_put.
+    await asyncio.sleep(0.25)
+    await first.roster_put_many(entries[:2], 0.4)
+    assert (await second.roster_get(key)).rev == roster.rev
+    await asyncio.sleep(0.25)
+    assert set((await second.roster_get(key)).members) == {"s1", "s2"}
+    assert (await second.roster_get(other)).members == {}
+    assert await second.roster_put(key, "s3", b"x", 30, limit=2) is None
+    await first.roster_put_many([], 30)  # nothing to do is fine
+
+
+async def test_roster_put_many_spans_several_batches(broker: Broker) -> None:
+    key = f"sockets:{uid()}"
+    await broker.roster_put_many([(key, f"s{i}", b"x") for i in range(1203)], 30)
+    assert len((await broker.roster_get(key)).members) == 1203
+
+
 async def test_redis_roster_keys_live_under_the_prefix(redis_url: str) -> None:
     prefix = f"test:{uid()}:"
     broker = await started(RedisBroker(redis_url, prefix))
@@ -480,6 +507,34 @@ async def test_counters_count_expire_and_delete(broker: Broker) -> None:
     await asyncio.sleep(0.3)
     assert await broker.get_counter(other) == (0, 0.0)
     assert await broker.incr(other, 0.2) == 1  # a new life starts
+
+
+async def test_decr_gives_back_to_live_counters_only(broker: Broker) -> None:
+    key, gone = f"login:{uid()}", f"login:{uid()}"
+    await broker.incr(key, 10)
+    await broker.incr(key, 10)
+    await broker.decr(key)
+    value, ttl = await broker.get_counter(key)
+    assert value == 1 and 9 < ttl <= 10  # its life is unchanged
+    await broker.decr(key)
+    await broker.decr(key)  # never below 0
+    assert (await broker.get_counter(key))[0] == 0
+    assert await broker.incr(key, 10) == 1
+
+    await broker.decr(gone)  # an absent counter stays absent
+    assert await broker.get_counter(gone) == (0, 0.0)
+    await broker.incr(gone, 0.2)
+    await asyncio.sleep(0.3)
+    await broker.decr(gone)  # nor does an expired one come back
+    assert await broker.get_counter(gone) == (0, 0.0)
+    assert await broker.incr(gone, 10) == 1
+
+
+async def test_increments_are_atomic_across_nodes(make_node: MakeNode) -> None:
+    nodes = [await make_node() for _ in range(2)]
+    key = f"login:{uid()}"
+    values = await asyncio.gather(*(nodes[i % 2].incr(key, 10) for i in range(40)))
+    assert sorted(values) == list(range(1, 41))
 
 
 async def test_counters_are_shared_between_nodes(make_node: MakeNode) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.fixtures.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -35,19 +36,20 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery"
 DESKTOP = {"width": 1280, "height": 800}
 
-pytestmark = pytest.mark.slow
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every browser test is `slow` (`-m "not slow"` skips them); a `pytestmark`
+    in a conftest would mark nothing."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="module")
 def chatd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real chatd process on a free loopback port with a throwaway data dir."""
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("chatd-e2e")
     env = {
         **os.environ,
@@ -56,6 +58,8 @@ def chatd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "CHATD_SECRET_KEY": "e2e-secret-that-is-at-least-32-bytes-long!",
         # Tests type fast and reconnect often; keep the per-user limits out of the way.
         "CHATD_MESSAGE_RATE": "1000",
+        # Every test signs up its own users from 127.0.0.1.
+        "CHATD_REGISTER_LIMIT": "100000",
     }
     for name in ("MONGODB_URI", "REDIS_URL", "S3_BUCKET"):
         env.pop(name, None)

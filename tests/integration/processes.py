@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.fixtures.app import TEST_SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.fixtures.app import TEST_REGISTER_LIMIT, TEST_SECRET
+from tests.fixtures.ports import free_port
 
 
 class ChatdProcess:
@@ -32,6 +26,8 @@ class ChatdProcess:
             "CHATD_DATA_DIR": str(data_dir),
             "CHATD_BCRYPT_ROUNDS": "4",
             "CHATD_SECRET_KEY": TEST_SECRET,
+            # Tests sign up many users from 127.0.0.1; the limit's own tests set it.
+            "CHATD_REGISTER_LIMIT": TEST_REGISTER_LIMIT,
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -273,6 +273,32 @@ async def test_mentions_notify_the_member_on_every_socket_and_count(clients: Mak
     assert (info["unread"], info["mentions"], info["lastRead"]) == (2, 2, 0)
 
 
+async def test_a_file_caption_mentions_and_notifies_like_any_message(clients: MakeClient):
+    # An upload is posted through the same action as a `message` frame, so its
+    # caption's mentions are resolved, notified and counted the same way.
+    alice, bob = await clients(0), await clients(1)
+    room = await in_a_room(alice, bob)
+
+    status, body, _ = await upload(
+        alice,
+        room,
+        [("plan.txt", b"the plan\n", "text/plain")],
+        text=f"@{bob.user['username']} read this",
+    )
+
+    assert status == 201, body
+    sent = body["message"]
+    assert sent["mentions"] == [bob.user]
+    notice = await bob.expect("mention", room=room)
+    assert (notice["id"], notice["seq"], notice["user"]) == (sent["id"], sent["seq"], alice.user)
+    unread = await bob.expect("unread", room=room)
+    assert (unread["count"], unread["mentions"]) == (1, 1)
+    ready = await bob.connect()
+    [info] = [r for r in ready["rooms"] if r["id"] == room]
+    assert (info["unread"], info["mentions"]) == (1, 1)
+    await nothing_more(alice, "mention")
+
+
 async def test_read_state_syncs_across_tabs_on_both_nodes_and_never_goes_back(
     clients: MakeClient,
 ):

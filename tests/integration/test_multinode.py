@@ -9,6 +9,7 @@ import pytest
 
 from tests.client import ChatClient, unique_name
 from tests.integration.processes import ChatdProcess
+from tests.integration.test_files import upload
 
 pytestmark = pytest.mark.slow
 
@@ -136,6 +137,24 @@ async def test_killing_a_node_loses_no_acked_message(cluster, people):
     assert all(n == 1 for n in delivered.values()), "and exactly once"
     _, body, _ = await reader.call("GET", f"/api/rooms/{room}/messages")
     assert [m["seq"] for m in body["messages"]] == list(range(1, len(acked) + 1))
+
+
+async def test_a_file_caption_mention_reaches_the_member_on_the_other_node(cluster, people):
+    a, b = cluster
+    alice, bob = await people(a), await people(b)
+    room = unique_name("room-")
+    for c in (alice, bob):
+        await c.request({"type": "join", "room": room})
+
+    status, body, _ = await upload(
+        alice, room, [("notes.txt", b"notes\n", "text/plain")], text=f"@{bob.user['username']} fyi"
+    )
+
+    assert status == 201, body
+    notice = await bob.expect("mention", room=room)
+    assert notice["id"] == body["message"]["id"]
+    unread = await bob.expect("unread", room=room)
+    assert (unread["count"], unread["mentions"]) == (1, 1)
 
 
 async def test_the_sample_plugin_works_on_both_nodes(cluster, people):

@@ -31,6 +31,7 @@ from tests import images
         ("../../etc/passwd", "../../etc/passwd"),  # shown as typed, never a path
         ("a\x00b\x1bc\x7f.txt", "abc.txt"),
         ("invoice\u202egpj.exe", "invoicegpj.exe"),  # no right-to-left override spoofing
+        ("in\u200bvoice\ufeff.pdf", "invoice.pdf"),  # nor invisible characters
         ("line\nbreak\ttab.txt", "line break tab.txt"),
         ("  spaced   out  ", "spaced out"),
         ("e\u0301te\u0301.txt", "\u00e9t\u00e9.txt"),  # NFC

@@ -22,9 +22,9 @@ def test_builtins_are_discovered_through_the_plugin_entry_points():
     assert {"join", "leave", "message", "typing", "resume", "ping", "hello", "reauth"} <= types
 
 
-def test_a_plugin_is_loaded_only_when_asked_for():
+def test_a_plugin_is_loaded_only_when_asked_for(sample_plugin: str):
     assert "roll" not in {s.cls.frame_type for s in discover_handlers(distributions=["chatd"])}
-    with_dice = discover_handlers(distributions=["chatd", "chatd-dice"])
+    with_dice = discover_handlers(distributions=["chatd", sample_plugin])
     assert "roll" in {s.cls.frame_type for s in with_dice}
 
 

@@ -59,6 +59,21 @@ def test_the_environment_wins_over_the_env_file(tmp_path):
         ({"CHATD_BCRYPT_ROUNDS": "3"}, "CHATD_BCRYPT_ROUNDS"),
         ({"CHATD_MAX_UPLOAD_BYTES": "-1"}, "CHATD_MAX_UPLOAD_BYTES"),
         ({"CHATD_TRUST_PROXY": "maybe"}, "CHATD_TRUST_PROXY"),
+        ({"CHATD_LOGIN_FREE_FAILURES": "0"}, "CHATD_LOGIN_FREE_FAILURES"),
+        ({"CHATD_LOGIN_ACCOUNT_FAILURES": "many"}, "CHATD_LOGIN_ACCOUNT_FAILURES"),
+        ({"CHATD_LOGIN_WINDOW": "-5"}, "CHATD_LOGIN_WINDOW"),
+        (
+            {"CHATD_LOGIN_FREE_FAILURES": "10", "CHATD_LOGIN_ADDRESS_FAILURES": "5"},
+            "CHATD_LOGIN_ADDRESS_FAILURES",
+        ),
+        ({"CHATD_REGISTER_LIMIT": "1.5"}, "CHATD_REGISTER_LIMIT"),
+        ({"CHATD_REGISTER_WINDOW": "0"}, "CHATD_REGISTER_WINDOW"),
+        ({"CHATD_PASSWORD_FAILURES": "abc"}, "CHATD_PASSWORD_FAILURES"),
+        ({"CHATD_SOCKETS_PER_USER": "0"}, "CHATD_SOCKETS_PER_USER"),
+        (
+            {"CHATD_SOCKETS_PER_USER": "100", "CHATD_SOCKETS_PER_ADDRESS": "10"},
+            "CHATD_SOCKETS_PER_ADDRESS",
+        ),
         ({"REDIS_URL": "redis://127.0.0.1:6379"}, "CHATD_SECRET_KEY"),
         ({"MONGODB_URI": "mongodb://h/db", "CHATD_SECRET_KEY": "short"}, "CHATD_SECRET_KEY"),
     ],
@@ -68,6 +83,26 @@ def test_bad_values_name_their_variable(tmp_path, env, variable):
         settings(tmp_path, **env)
     assert error.value.variable == variable
     assert str(error.value).startswith(variable)
+
+
+def test_abuse_limits_have_defaults_no_normal_user_meets_and_can_be_set(tmp_path):
+    s = settings(tmp_path)
+    assert (s.login_free_failures, s.login_address_failures, s.login_account_failures) == (
+        5,
+        100,
+        20,
+    )
+    assert (s.login_window, s.register_limit, s.register_window) == (900, 20, 3600)
+    assert (s.password_failures, s.sockets_per_user, s.sockets_per_address) == (5, 50, 1000)
+    s = settings(
+        tmp_path,
+        CHATD_LOGIN_WINDOW="0.5",
+        CHATD_REGISTER_LIMIT="3",
+        CHATD_SOCKETS_PER_USER="2",
+        CHATD_SOCKETS_PER_ADDRESS="4",
+    )
+    assert (s.login_window, s.register_limit, s.sockets_per_user) == (0.5, 3, 2)
+    assert s.sockets_per_address == 4
 
 
 def test_lists_are_comma_separated(tmp_path):
