@@ -57,17 +57,19 @@ class Wire(abc.ABC):
     def ws_path(self) -> str: ...
 
     @abc.abstractmethod
-    async def handshake(self, ws: ClientWebSocketResponse, token: str, wait_s: float) -> None:
-        """Authenticate a freshly opened socket; raise HandshakeError on refusal."""
+    async def handshake(self, ws: ClientWebSocketResponse, token: str, wait_s: float,
+                        resume: dict[str, int] | None = None) -> None:
+        """Authenticate a freshly opened socket; raise HandshakeError on refusal.
+
+        `resume` ({room: last seq held}, only where `supports_resume`): replay what
+        was missed since, before any live event of those rooms.
+        """
 
     @abc.abstractmethod
     def join_frame(self, room: str) -> str: ...
 
     @abc.abstractmethod
     def message_frame(self, room: str, text: str, ref: int, nonce: str) -> str: ...
-
-    @abc.abstractmethod
-    def resume_frame(self, last_seq: dict[str, int]) -> str | None: ...
 
     def goodbye_frame(self) -> str | None:
         """What to send before closing when the server asked to close (see CLOSE)."""
@@ -80,7 +82,7 @@ class Wire(abc.ABC):
 
 
 class ChatdWire(Wire):
-    """chatd contract v1: hello/ready, join, message/ack, resume (see shared/contract.md)."""
+    """chatd: hello/ready (resuming in hello), join, message/ack (docs/protocol.md)."""
 
     name = "chatd"
     supports_resume = True
@@ -88,8 +90,15 @@ class ChatdWire(Wire):
     def ws_path(self) -> str:
         return "/ws"
 
-    async def handshake(self, ws: ClientWebSocketResponse, token: str, wait_s: float) -> None:
-        await ws.send_str(dumps({"type": "hello", "token": token}))
+    async def handshake(self, ws: ClientWebSocketResponse, token: str, wait_s: float,
+                        resume: dict[str, int] | None = None) -> None:
+        hello: dict[str, Any] = {"type": "hello", "token": token}
+        if resume is not None:
+            # In hello rather than a `resume` frame after `ready`: the server holds
+            # the rooms' live events until their replay is done, so none arrives
+            # twice or ahead of an older one.
+            hello["resume"] = resume
+        await ws.send_str(dumps(hello))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         while True:
@@ -107,9 +116,6 @@ class ChatdWire(Wire):
     def message_frame(self, room: str, text: str, ref: int, nonce: str) -> str:
         return dumps({"type": "message", "room": room, "text": text, "nonce": nonce,
                       "ref": str(ref)})
-
-    def resume_frame(self, last_seq: dict[str, int]) -> str | None:
-        return dumps({"type": "resume", "rooms": last_seq})
 
     def parse(self, data: str, sink: Sink) -> str | None:
         frame = loads(data)
@@ -147,7 +153,8 @@ class SocketIOWire(Wire):
     def ws_path(self) -> str:
         return "/socket.io/?EIO=4&transport=websocket"
 
-    async def handshake(self, ws: ClientWebSocketResponse, token: str, wait_s: float) -> None:
+    async def handshake(self, ws: ClientWebSocketResponse, token: str, wait_s: float,
+                        resume: dict[str, int] | None = None) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         first = await _recv_text(ws, wait_s)
@@ -169,9 +176,6 @@ class SocketIOWire(Wire):
     def message_frame(self, room: str, text: str, ref: int, nonce: str) -> str:
         # `42<ack id>[...]` asks the peer to answer with `43<ack id>[...]`.
         return f"42{ref}" + dumps(["message", {"room": room, "text": text, "nonce": nonce}])
-
-    def resume_frame(self, last_seq: dict[str, int]) -> str | None:
-        return None
 
     def goodbye_frame(self) -> str | None:
         # Answering the server's Engine.IO close with our own lets it end the session

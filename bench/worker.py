@@ -127,7 +127,7 @@ class Client:
         self.contig: dict[str, int] = {}
         self.ahead: dict[str, set[int]] = {}
         self.warm: set[str] = set()
-        #: Reconnect storm: when the client was back (rejoined, resume sent), what it
+        #: Reconnect storm: when the client was back (resumed in hello, rejoined), what it
         #: held when the storm was armed, and each later advance of `contig` as
         #: (room, contig, ns), so catch-up times can be computed once targets are known.
         self.ready_ns = 0
@@ -348,14 +348,14 @@ class Worker:
             self.sessions[source_ip] = session
         return session
 
-    async def open(self, c: Client) -> None:
+    async def open(self, c: Client, resume: dict[str, int] | None = None) -> None:
         assert self.wire is not None
         url = self.node_urls[c.spec.node] + self.wire.ws_path()
         session = self.session_for(c.spec.source_ip)
         async with asyncio.timeout(self.handshake_timeout):
             ws = await session.ws_connect(url, autoping=True, compress=0, max_msg_size=MAX_FRAME)
             try:
-                await self.wire.handshake(ws, c.spec.token, self.handshake_timeout)
+                await self.wire.handshake(ws, c.spec.token, self.handshake_timeout, resume)
             except BaseException:
                 await ws.close()
                 raise
@@ -439,18 +439,21 @@ class Worker:
         task.add_done_callback(self.background.discard)
 
     async def reconnect_client(self, c: Client) -> None:
-        """Reconnect like a real client would: jittered exponential backoff, then rejoin
-        and resume from the highest contiguous seq held per room."""
+        """Reconnect like a real client would: jittered exponential backoff, resuming
+        (in the handshake) from the highest contiguous seq held per room, then rejoin."""
         assert self.reconnect is not None and self.wire is not None
         c.reconnecting = True
         delay = self.reconnect.backoff_min_s
+        resumes = self.wire.supports_resume
         try:
             while not self.closing:
                 await asyncio.sleep(random.uniform(0, delay))
                 self.reconnect_attempts += 1
                 c.attempt_ns = time.time_ns()
+                resume = ({room: c.contig[room] for room in c.spec.rooms if room in c.contig}
+                          if resumes else None)
                 try:
-                    await self.open(c)
+                    await self.open(c, resume)
                     break
                 except Exception as exc:
                     self.reconnect_errors[type(exc).__name__] += 1
@@ -460,10 +463,7 @@ class Worker:
             assert c.ws is not None
             for room in c.spec.rooms:
                 await c.ws.send_str(self.wire.join_frame(room))
-            resume = self.wire.resume_frame(
-                {room: c.contig[room] for room in c.spec.rooms if room in c.contig})
-            if resume is not None:
-                await c.ws.send_str(resume)
+            if resumes:
                 # Unacked messages may or may not have been stored before the node went
                 # down; a contract client retries them with the same nonce and the server
                 # stores each once. (Not done for the peer: it has no nonce dedupe.)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -20,7 +21,8 @@ from chatd.auth.middleware import auth_middleware
 from chatd.gateway import WEBSOCKET_PATH, outside_websockets, websocket
 from chatd.health import healthz, readyz
 from chatd.jsonutil import dumps
-from chatd.keys import SETTINGS
+from chatd.keys import OUTAGES, SETTINGS
+from chatd.outages import OutageLog
 from chatd.realtime import close_sockets, realtime_context
 from chatd.resources import (
     auth_context,
@@ -49,6 +51,7 @@ def create_app(
         middlewares=[outside_websockets(error_middleware), outside_websockets(auth_middleware)]
     )
     app[SETTINGS] = settings
+    app[OUTAGES] = OutageLog(logging.getLogger("chatd.outages"))
     app.cleanup_ctx.extend(
         [
             data_dir_context,

@@ -13,12 +13,15 @@ import asyncio
 import logging
 import struct
 from collections import deque
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from aiohttp import WSCloseCode, web
 from aiohttp.base_protocol import BaseProtocol
 
+from chatd._compat import wait_until_writable
 from chatd.auth.tokens import AccessClaims
 from chatd.clock import new_id
 from chatd.jsonutil import dumpb
@@ -26,11 +29,14 @@ from chatd.store import User
 
 logger = logging.getLogger(__name__)
 
-#: Frames buffered per socket. Large enough to absorb a burst in a busy room
-#: (or a resume replay page), small enough that a stuck client costs < ~1 MB.
+#: Frames buffered per socket (queued, or held per room during a replay). Large
+#: enough to absorb a burst in a busy room (or a resume replay page), small enough
+#: that a stuck client costs < ~1 MB per room.
 SEND_QUEUE_FRAMES = 1024
 #: Close codes chatd uses beyond the standard ones (documented in docs/protocol.md).
 CLOSE_UNAUTHORIZED = 4001
+#: A backend the socket needs (store, broker) is down: the standard "try again later".
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_TOO_MANY_SOCKETS = 4029
 
@@ -79,11 +85,16 @@ class Connection:
         self.ws = ws
         self.user = user
         self.claims = claims
-        #: The rooms this socket receives (frozen and shared while there are none:
-        #: an idle socket's empty set and dict cost ~0.3 KiB; see join_room).
-        self.rooms: set[str] | frozenset[str] = _NO_ROOMS
-        #: Rooms being replayed by `resume`: live events wait here so the client
-        #: sees each event once, in seq order (None while no replay runs).
+        #: The rooms this socket receives, each with the lowest seq from which the
+        #: socket has been (or will be) sent every room event: the first seq the
+        #: hub delivered after it joined, lowered by a replay (chatd.replay);
+        #: None until known. A replay stops below it, so nothing goes out twice.
+        #: The ints are the hub's own objects, shared by every socket that joined
+        #: at the same point. Read-only and shared while there are none (an idle
+        #: socket's empty dict costs ~0.1 KiB; see join_room).
+        self.rooms: dict[str, int | None] | Mapping[str, int | None] = _NO_ROOMS
+        #: Rooms being replayed (resume, hello.resume): live events wait here so
+        #: the replay's older events go first (None while no replay runs).
         self.held: dict[str, list[tuple[int, bytes]]] | None = None
         # Frames waiting for a paused transport (None while writing directly).
         # bytes: a frame to send; _Close: close after what is queued before it.
@@ -106,20 +117,32 @@ class Connection:
         protocol = request.protocol
         self._protocol = protocol if isinstance(protocol, BaseProtocol) else None
 
-    def join_room(self, room_id: str) -> None:
-        if isinstance(self.rooms, frozenset):
-            self.rooms = set()
-        self.rooms.add(room_id)
+    def join_room(self, room_id: str, live_from: int | None) -> None:
+        """Receive the room from now on; `live_from`: the hub's next seq, if it knows it."""
+        rooms = self.rooms
+        if not isinstance(rooms, dict):
+            rooms = self.rooms = {}
+        rooms[room_id] = live_from
 
     def leave_room(self, room_id: str) -> None:
-        if isinstance(self.rooms, set):
-            self.rooms.discard(room_id)
+        if isinstance(self.rooms, dict):
+            self.rooms.pop(room_id, None)
+
+    def live_from(self, room_id: str) -> int | None:
+        """The lowest seq from which this socket gets every event of the room (None: unknown)."""
+        return self.rooms.get(room_id)
+
+    def set_live_from(self, room_id: str, seq: int) -> None:
+        """Record where the room's contiguous run of sent events starts (if still a member)."""
+        rooms = self.rooms
+        if isinstance(rooms, dict) and room_id in rooms:
+            rooms[room_id] = seq
 
     def hold(self, room_id: str) -> None:
-        """Queue the room's live events from now on (a resume replays it meanwhile)."""
+        """Queue the room's live events from now on (a replay runs meanwhile); idempotent."""
         if self.held is None:
             self.held = {}
-        self.held[room_id] = []
+        self.held.setdefault(room_id, [])
 
     def release(self, room_id: str) -> list[tuple[int, bytes]]:
         """Stop holding the room's live events; return what was held, in arrival order."""
@@ -160,11 +183,22 @@ class Connection:
         self.send_raw(data)
 
     def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
+        """A room event from the hub, which delivers each room in seq order."""
+        live_from = self.rooms.get(room_id)
+        if live_from is None:
+            self.set_live_from(room_id, seq)
+        elif seq < live_from:
+            return  # a replay already sent it (see chatd.replay)
         held = None if self.held is None else self.held.get(room_id)
-        if held is not None:
+        if held is None:
+            self.send_raw(data)
+        elif len(held) < SEND_QUEUE_FRAMES:
             held.append((seq, data))
         else:
-            self.send_raw(data)
+            # The replay before these is not getting through (a client that does
+            # not read): held events count against the socket like queued ones.
+            logger.warning("closing slow consumer %s (%s) in replay", self.id, self.user.username)
+            self.close_soon(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
 
     def close_soon(self, code: int, reason: str) -> None:
         """Close after the frames already sent or queued (e.g. the error that says why).
@@ -228,7 +262,7 @@ class Connection:
         try:
             while queue:
                 if protocol is not None and protocol.writing_paused:
-                    await protocol._drain_helper()
+                    await wait_until_writable(protocol)
                     continue
                 item = queue.popleft()
                 waiter = self._room_waiter
@@ -264,7 +298,7 @@ class Connection:
 
 
 _PING = bytes((0x89, 0))
-_NO_ROOMS: frozenset[str] = frozenset()
+_NO_ROOMS: Mapping[str, int | None] = MappingProxyType({})
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from chatd.errors import StorageFull, Unavailable
 from chatd.files.kinds import has_preview, icon_kind
 from chatd.store import (
     Attachment,
@@ -60,6 +61,20 @@ def error(
     if retry_after is not None:
         frame["retryAfter"] = round(retry_after, 3)
     return frame
+
+
+def unavailable(exc: Unavailable, ref: str | None = None) -> Frame:
+    """A backend outage: which backend and when to retry (the cause is for the log)."""
+    return error(
+        "unavailable",
+        f"the server's {exc.backend} is unavailable; retry in {exc.retry_after} s",
+        ref,
+        retry_after=exc.retry_after,
+    )
+
+
+def storage_full(exc: StorageFull, ref: str | None = None) -> Frame:
+    return error("storage_full", f"the server's {exc.backend} is full; nothing was stored", ref)
 
 
 def attachment_json(attachment: Attachment, url: str) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""GET /ws: the handshake (Origin, hello within 10 s), one reader loop, clean teardown."""
+"""GET /ws: the handshake (Origin, hello within 10 s), one reader loop, clean teardown.
+
+A hello that cannot be served because a backend is down is answered with an
+`error` frame `unavailable` (with `retryAfter`) and close code 1013, so the
+client knows to wait and reconnect rather than see a bare dropped socket.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,27 @@ from contextlib import suppress
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.typedefs import Handler, Middleware
+from marshmallow import ValidationError
 
 from chatd import frames
 from chatd.api.errors import error_response
 from chatd.auth.tokens import AccessClaims, InvalidToken
 from chatd.auth.views import client_address
 from chatd.clock import new_id
-from chatd.connection import CLOSE_TOO_MANY_SOCKETS, CLOSE_UNAUTHORIZED, Connection
+from chatd.connection import (
+    CLOSE_TOO_MANY_SOCKETS,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+)
+from chatd.errors import Unavailable
+from chatd.handlers.resume import load_resume_map
 from chatd.jsonutil import JSONDecodeError, loads
-from chatd.keys import AUTH, HUB, ROUTER, SETTINGS, SOCKET_CAPS, SOCKET_CLOCK, STORE
+from chatd.keys import AUTH, HUB, OUTAGES, ROUTER, SETTINGS, SOCKET_CAPS, SOCKET_CLOCK, STORE
 from chatd.readstate import room_infos
+from chatd.replay import replay_room
 from chatd.socket_caps import RETRY_AFTER_SECONDS
 from chatd.store import User
 
@@ -75,8 +89,29 @@ def _origin_allowed(request: web.Request) -> bool:
     return parts.scheme in ("http", "https") and parts.netloc == request.host
 
 
-async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User, AccessClaims]:
-    """Read and check the first frame; raise PermissionError with the reason otherwise."""
+class _HelloRefused(Exception):
+    """A hello answered with an `error` frame, then a close code."""
+
+    def __init__(self, frame: frames.Frame, close_code: int) -> None:
+        super().__init__(frame["message"])
+        self.frame = frame
+        self.close_code = close_code
+
+
+async def _refuse(ws: web.WebSocketResponse, refused: _HelloRefused) -> None:
+    with suppress(Exception):
+        await ws.send_json(refused.frame)
+        await ws.close(code=refused.close_code, message=refused.frame["code"].encode())
+
+
+async def _hello(
+    ws: web.WebSocketResponse, request: web.Request
+) -> tuple[User, AccessClaims, dict[str, int] | None]:
+    """Read and check the first frame: its user, claims and `resume` map (if any).
+
+    Raises PermissionError with the reason for a missing or bad token, and
+    _HelloRefused for a malformed `resume`.
+    """
     deadline = time.monotonic() + HELLO_TIMEOUT_SECONDS
     while True:
         try:
@@ -100,21 +135,37 @@ async def _hello(ws: web.WebSocketResponse, request: web.Request) -> tuple[User,
     if not isinstance(token, str) or not token:
         raise PermissionError("hello needs a token")
     try:
-        return await request.app[AUTH].authenticate(token)
+        user, claims = await request.app[AUTH].authenticate(token)
     except InvalidToken as exc:
         raise PermissionError(str(exc)) from None
+    try:
+        resume = None if frame.get("resume") is None else load_resume_map(frame["resume"])
+    except ValidationError as exc:
+        fields = exc.messages if isinstance(exc.messages, dict) else {"resume": exc.messages}
+        invalid = frames.error("invalid", "hello's resume is invalid", fields=fields)
+        raise _HelloRefused(invalid, WSCloseCode.POLICY_VIOLATION) from None
+    return user, claims, resume
 
 
 async def _connect(
     ws: web.WebSocketResponse, request: web.Request, conn_id: str, address: str
-) -> Connection:
-    """The socket's Connection once its hello checks out (else PermissionError)."""
-    user, claims = await _hello(ws, request)
+) -> tuple[Connection, dict[str, int] | None]:
+    """The socket's Connection and hello's resume map once its hello checks out
+    (else PermissionError or _HelloRefused)."""
+    user, claims, resume = await _hello(ws, request)
+    # A resume in hello reads the store as a `resume` frame does, so it counts
+    # against the same limit (an empty one reads nothing); refused, the client
+    # reconnects later.
+    retry_after = request.app[ROUTER].spend(claims.user_id, "resume") if resume else 0.0
+    if retry_after > 0:
+        message = f"too many resumes; retry in {retry_after:.1f} s"
+        limited = frames.error("rate_limited", message, retry_after=retry_after)
+        raise _HelloRefused(limited, WSCloseCode.TRY_AGAIN_LATER)
     # A socket never needs the password hash: not keeping it saves ~0.1 KiB
     # per socket and keeps secrets out of long-lived state. The user id is the
     # token's own string, already held by the claims.
     user = replace(user, id=claims.user_id, password_hash="")
-    return Connection(ws, user, claims, conn_id=conn_id, address=address)
+    return Connection(ws, user, claims, conn_id=conn_id, address=address), resume
 
 
 def _too_many_sockets_here(address: str, limit: int) -> web.Response:
@@ -135,34 +186,60 @@ async def _refuse_user(ws: web.WebSocketResponse, limit: int) -> None:
         await ws.close(code=CLOSE_TOO_MANY_SOCKETS, message=b"too many sockets")
 
 
-async def _welcome(app: web.Application, conn: Connection) -> None:
-    """`ready` with the user's rooms, then the socket starts receiving them."""
+async def _welcome(app: web.Application, conn: Connection, resume: dict[str, int] | None) -> None:
+    """`ready` with the user's rooms, then the socket starts receiving them.
+
+    With hello's `resume` map, the rooms in it are held from the moment the
+    socket joins them, replayed from the store, then released: no live event
+    of such a room reaches the client before its replay, and none twice.
+    Rooms the user is no longer in are left out (`ready` lists the rooms).
+    """
     store, hub = app[STORE], app[HUB]
     rooms = await store.rooms_of(conn.user.id)
+    resuming = {room.id: resume[room.id] for room in rooms if resume and room.id in resume}
+    for room_id in resuming:
+        conn.hold(room_id)
     conn.send(frames.ready(conn.user, conn.id, await room_infos(store, conn.user.id, rooms)))
     await hub.attach(conn)
     await hub.join_local_many(conn, [room.id for room in rooms])
+    if resume is None:
+        return
+    caught_up = {}
+    for room_id, last_seq in resuming.items():
+        caught_up[room_id] = await replay_room(conn, store, room_id, last_seq)
+    conn.send(frames.resumed(caught_up))
+
+
+async def _try_again_later(
+    ws: web.WebSocketResponse, app: web.Application, exc: Unavailable
+) -> None:
+    """Say which backend is down and when to retry, then close with 1013."""
+    app[OUTAGES].note(exc, "hello")
+    with suppress(Exception):
+        await ws.send_json(frames.unavailable(exc))
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"try again later")
 
 
 async def _admit(
     ws: web.WebSocketResponse, request: web.Request, conn_id: str, address: str
-) -> Connection | None:
-    """The socket's Connection after a good hello within the user's socket cap, else None
-    (the client was told why and the socket closed)."""
+) -> tuple[Connection, dict[str, int] | None] | None:
+    """The socket's Connection and hello's resume map after a good hello within the
+    user's socket cap, else None (the client was told why and the socket closed)."""
     try:
-        conn = await _connect(ws, request, conn_id, address)
+        conn, resume = await _connect(ws, request, conn_id, address)
     except PermissionError as exc:
-        with suppress(Exception):
-            await ws.send_json(frames.error("unauthorized", str(exc)))
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+        await _refuse(ws, _HelloRefused(frames.error("unauthorized", str(exc)), CLOSE_UNAUTHORIZED))
+        return None
+    except _HelloRefused as refused:
+        await _refuse(ws, refused)
+        return None
+    except Unavailable as exc:
+        await _try_again_later(ws, request.app, exc)
         return None
     caps = request.app[SOCKET_CAPS]
     if await caps.admit_user(conn_id, conn.user.id):
-        return conn
-    with suppress(Exception):
-        message = f"too many open sockets for this user (at most {caps.per_user}); close one"
-        await ws.send_json(frames.error("rate_limited", message, retry_after=RETRY_AFTER_SECONDS))
-        await ws.close(code=CLOSE_TOO_MANY_SOCKETS, message=b"too many sockets")
+        return conn, resume
+    await _refuse_user(ws, caps.per_user)
     return None
 
 
@@ -196,18 +273,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     address = client_address(request)
     conn_id = new_id()
     if not await caps.admit_address(conn_id, address):
-        return error_response(
-            429,
-            "rate_limited",
-            f"too many open sockets from {address} (at most {caps.per_address})",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return _too_many_sockets_here(address, caps.per_address)
     user_id: str | None = None
     try:
         ws = await _open(request)
-        conn = await _admit(ws, request, conn_id, address)
-        if conn is None:
+        admitted = await _admit(ws, request, conn_id, address)
+        if admitted is None:
             return ws
+        conn, resume = admitted
+        del admitted
         user_id = conn.user.id
         # This frame lives as long as the socket, so it holds only what the reader
         # loop needs; the set-up's locals (the user's row, its rooms) die with the
@@ -217,7 +291,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         conn.start(request)
         sockets.watch(conn)
         try:
-            await _welcome(app, conn)
+            try:
+                await _welcome(app, conn, resume)
+            except Unavailable as exc:
+                await _try_again_later(ws, app, exc)
+                return ws
+            del resume  # the reader loop below outlives it by the socket's whole life
             while True:
                 # receive() itself rather than `async for`: the iterator's __anext__
                 # would add one more suspended coroutine per idle socket (~0.1 KiB).

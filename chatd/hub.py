@@ -24,6 +24,7 @@ from chatd import frames
 from chatd.broker import Broker, PresenceEntry
 from chatd.broker.base import room_channel, user_channel
 from chatd.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.errors import Unavailable
 from chatd.jsonutil import dumpb, loads
 from chatd.store import RoomEvent, Store
 
@@ -168,7 +169,10 @@ class Hub:
         if not new:
             return
         for room_id in new:
-            conn.join_room(room_id)
+            # The hub sends each room in seq order, so this socket gets every event
+            # from the room's next seq on (unknown while the room starts here:
+            # _start_room fills it in).
+            conn.join_room(room_id, self._next_seq.get(room_id))
             first = not self._rooms[room_id]
             self._rooms[room_id].add(conn)
             if first:
@@ -212,14 +216,23 @@ class Hub:
                 # Without the store's word, start at the first event held, if any.
                 if held:
                     self._next_seq[room_id] = min(held)
+                    self._note_live_from(room_id)
                     self._flush_held(room_id)
                 return
             # An event held here was published after the start began, so no
             # socket here has it, even if the read above already counted it.
             self._next_seq[room_id] = min([last + 1, *(held or ())])
+            self._note_live_from(room_id)
             await self._fill_gap(room_id, None)
             self._flush_held(room_id)
             self._wait_if_held(room_id)
+
+    def _note_live_from(self, room_id: str) -> None:
+        """The room's start is known: every socket that joined meanwhile gets it all."""
+        start = self._next_seq[room_id]
+        for conn in self._rooms.get(room_id, ()):
+            if conn.live_from(room_id) is None:
+                conn.set_live_from(room_id, start)
 
     async def leave_local(self, conn: Connection, room_id: str) -> None:
         if room_id not in conn.rooms:
@@ -507,6 +520,9 @@ class Hub:
         for hook in hooks:
             try:
                 await hook(conn, room_id)
+            except Unavailable as exc:
+                # An outage, already reported by /readyz: one line, no traceback.
+                logger.warning("room hook skipped for %s in %s: %s", conn.id, room_id, exc)
             except Exception:
                 logger.exception("room hook %r failed for %s in %s", hook, conn.id, room_id)
 

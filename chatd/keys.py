@@ -11,6 +11,7 @@ from chatd.files import FileStore
 from chatd.files.intake import FileIntake
 from chatd.hub import Hub
 from chatd.liveness import SocketClock
+from chatd.outages import OutageLog
 from chatd.router import FrameRouter
 from chatd.settings import Settings
 from chatd.socket_caps import SocketCaps
@@ -31,3 +32,5 @@ ROUTER = web.AppKey("router", FrameRouter)
 ACTIONS = web.AppKey("actions", ActionDeps)
 SOCKET_CLOCK = web.AppKey("socket_clock", SocketClock)
 SOCKET_CAPS = web.AppKey("socket_caps", SocketCaps)
+#: Outages seen by REST views and WebSocket handshakes (one warning per kind).
+OUTAGES = web.AppKey("outages", OutageLog)

@@ -21,6 +21,7 @@ from chatd.keys import (
     BROKER,
     FILES,
     HUB,
+    OUTAGES,
     ROUTER,
     SETTINGS,
     SOCKET_CAPS,
@@ -56,6 +57,7 @@ def realtime_context(
             per_user=settings.sockets_per_user,
             per_address=settings.sockets_per_address,
             ttl=settings.presence_ttl,
+            outages=app[OUTAGES],
         )
         actions = app[ACTIONS] = ActionDeps(store=app[STORE], hub=hub, files=app[FILES])
         services = Services(
@@ -70,7 +72,7 @@ def realtime_context(
             actions=actions,
         )
         specs = discover_handlers() if handlers is None else list(handlers)
-        app[ROUTER] = FrameRouter(specs, services)
+        app[ROUTER] = FrameRouter(specs, services, outages=app[OUTAGES])
         logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
         heartbeat = asyncio.create_task(_presence_heartbeat(hub, caps), name="presence-heartbeat")
         calls.start()

@@ -174,11 +174,9 @@ async def auth_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     app[AUTH] = AuthService(
         store=app[STORE],
-        broker=app[BROKER],
         hasher=PasswordHasher(settings.bcrypt_rounds),
         tokens=AccessTokens(settings.secret_key),
         limits=abuse_limits(app),
-        key_prefix=settings.redis_prefix,
         notify_user=app[HUB].publish_user,
     )
     yield

@@ -5,6 +5,8 @@ The table is built once at start-up from the `chatd.handlers` entry points
 twice stops start-up naming both sources. Validation, membership and rate
 limits are checked here, once, before any handler runs; whatever a handler
 raises becomes an `error` frame for that `ref` - the socket and node live on.
+A backend outage is `unavailable` (with `retryAfter`) and a full disk
+`storage_full`, never `internal`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from marshmallow import Schema, ValidationError
 
 from chatd import frames
 from chatd.connection import Connection
-from chatd.errors import Refused
+from chatd.errors import Refused, StorageFull, Unavailable
 from chatd.handlers.base import FrameContext, Handler, RateLimit
 from chatd.jsonutil import JSONDecodeError, loads
+from chatd.outages import OutageLog
 from chatd.services import Services
 
 logger = logging.getLogger(__name__)
@@ -80,8 +83,15 @@ class _Bucket:
 
 
 class FrameRouter:
-    def __init__(self, specs: Iterable[HandlerSpec], services: Services) -> None:
+    def __init__(
+        self,
+        specs: Iterable[HandlerSpec],
+        services: Services,
+        *,
+        outages: OutageLog | None = None,
+    ) -> None:
         self._services = services
+        self._outages = outages or OutageLog(logger)
         self._table: dict[str, tuple[Handler, str, Schema]] = {}
         for spec in specs:
             cls = spec.cls
@@ -158,9 +168,22 @@ class FrameRouter:
             await handler.handle(ctx, payload)
         except Refused as exc:
             conn.send(frames.error(exc.code, exc.message, ref_str, **exc.extra))
+        except Unavailable as exc:
+            self._outages.note(exc, f"{frame_type!r} frame")
+            conn.send(frames.unavailable(exc, ref_str))
+        except StorageFull as exc:
+            self._outages.note(exc, f"{frame_type!r} frame")
+            conn.send(frames.storage_full(exc, ref_str))
         except Exception:
             logger.exception("handler for %r failed (user %s)", frame_type, conn.user.id)
             conn.send(frames.error("internal", "the server failed to handle this frame", ref_str))
+
+    def spend(self, user_id: str, frame_type: str) -> float:
+        """Count one `frame_type` frame that arrived another way (hello's `resume`):
+        0 if allowed, else seconds until the frame type's limit allows one."""
+        entry = self._table.get(frame_type)
+        limit = None if entry is None else entry[0].current_rate_limit()
+        return 0.0 if limit is None else self._spend(user_id, frame_type, limit)
 
     def _spend(self, user_id: str, frame_type: str, limit: RateLimit) -> float:
         """Take one token; return 0 if allowed, else seconds until one is available."""

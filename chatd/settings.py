@@ -109,6 +109,10 @@ class Settings:
         return self.data_dir / "files"
 
 
+#: Every default, stated once (on the fields above): the loader falls back to these.
+_DEFAULTS = Settings()
+
+
 def _merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
     """The process environment over the `.env` file: a real env var always wins."""
     merged: dict[str, str] = {}
@@ -273,15 +277,17 @@ def load_settings(
 ) -> Settings:
     """Read and validate the configuration; raise SettingsError naming the bad variable."""
     env = _merged_environment(os.environ if environ is None else environ, env_file)
-    data_dir = Path(env.get("CHATD_DATA_DIR", "").strip() or "data")
+    data_dir = Path(env.get("CHATD_DATA_DIR", "").strip() or _DEFAULTS.data_dir)
     mongodb_uri = _url(env, "MONGODB_URI", ("mongodb", "mongodb+srv"))
     redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
     s3_endpoint = _url(env, "S3_ENDPOINT_URL", ("http", "https"))
     env_port = _optional(env, "PORT")
-    level = (_optional(env, "CHATD_LOG_LEVEL") or "INFO").upper()
+    level = (_optional(env, "CHATD_LOG_LEVEL") or _DEFAULTS.log_level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("CHATD_LOG_LEVEL", f"unknown level {level!r}")
-    ice_policy = (_optional(env, "CHATD_ICE_TRANSPORT_POLICY") or "all").lower()
+    ice_policy = (
+        _optional(env, "CHATD_ICE_TRANSPORT_POLICY") or _DEFAULTS.ice_transport_policy
+    ).lower()
     if ice_policy not in ("all", "relay"):
         raise SettingsError(
             "CHATD_ICE_TRANSPORT_POLICY", f"expected all or relay, got {ice_policy!r}"
@@ -290,53 +296,67 @@ def load_settings(
     turn_secret = _optional(env, "TURN_SECRET")
     if turn_urls and turn_secret is None:
         raise SettingsError("TURN_SECRET", "required with TURN_URLS (coturn's static-auth-secret)")
-    login_free_failures = _positive_int(env, "CHATD_LOGIN_FREE_FAILURES", 5)
-    login_address_failures = _positive_int(env, "CHATD_LOGIN_ADDRESS_FAILURES", 100)
+    login_free_failures = _positive_int(
+        env, "CHATD_LOGIN_FREE_FAILURES", _DEFAULTS.login_free_failures
+    )
+    login_address_failures = _positive_int(
+        env, "CHATD_LOGIN_ADDRESS_FAILURES", _DEFAULTS.login_address_failures
+    )
     if login_address_failures < login_free_failures:
         raise SettingsError(
             "CHATD_LOGIN_ADDRESS_FAILURES",
             f"must be at least CHATD_LOGIN_FREE_FAILURES ({login_free_failures})",
         )
-    sockets_per_user = _positive_int(env, "CHATD_SOCKETS_PER_USER", 50)
-    sockets_per_address = _positive_int(env, "CHATD_SOCKETS_PER_ADDRESS", 1000)
+    sockets_per_user = _positive_int(env, "CHATD_SOCKETS_PER_USER", _DEFAULTS.sockets_per_user)
+    sockets_per_address = _positive_int(
+        env, "CHATD_SOCKETS_PER_ADDRESS", _DEFAULTS.sockets_per_address
+    )
     if sockets_per_address < sockets_per_user:
         raise SettingsError(
             "CHATD_SOCKETS_PER_ADDRESS",
             f"must be at least CHATD_SOCKETS_PER_USER ({sockets_per_user})",
         )
     return Settings(
-        host=host or "127.0.0.1",
-        port=port if port is not None else (_port(env_port, "PORT") if env_port else 8080),
+        host=host or _DEFAULTS.host,
+        port=port
+        if port is not None
+        else (_port(env_port, "PORT") if env_port else _DEFAULTS.port),
         data_dir=data_dir,
         secret_key=_secret(env, data_dir, shared=bool(mongodb_uri or redis_url)),
         allowed_origins=_origins(env),
         mongodb_uri=mongodb_uri,
         redis_url=redis_url,
-        redis_prefix=_optional(env, "CHATD_REDIS_PREFIX") or "chatd:",
+        redis_prefix=_optional(env, "CHATD_REDIS_PREFIX") or _DEFAULTS.redis_prefix,
         s3_bucket=_optional(env, "S3_BUCKET"),
         s3_endpoint_url=s3_endpoint,
         aws_access_key_id=_optional(env, "AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=_optional(env, "AWS_SECRET_ACCESS_KEY"),
-        aws_region=_optional(env, "AWS_REGION") or "us-east-1",
+        aws_region=_optional(env, "AWS_REGION") or _DEFAULTS.aws_region,
         stun_urls=_ice_urls(env, "STUN_URLS", ("stun", "stuns")),
         turn_urls=turn_urls,
         turn_secret=turn_secret,
         ice_transport_policy=ice_policy,
-        call_ring_seconds=_positive_float(env, "CHATD_CALL_RING_SECONDS", 30.0),
-        max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
-        upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", 20),
+        call_ring_seconds=_positive_float(
+            env, "CHATD_CALL_RING_SECONDS", _DEFAULTS.call_ring_seconds
+        ),
+        max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", _DEFAULTS.max_upload_bytes),
+        upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", _DEFAULTS.upload_rate),
         log_level=level,
-        bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", 12, 4, 16),
+        bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", _DEFAULTS.bcrypt_rounds, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
-        message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", 5.0),
-        presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", 45.0),
+        message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", _DEFAULTS.message_rate),
+        presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", _DEFAULTS.presence_ttl),
         login_free_failures=login_free_failures,
         login_address_failures=login_address_failures,
-        login_account_failures=_positive_int(env, "CHATD_LOGIN_ACCOUNT_FAILURES", 20),
-        login_window=_positive_float(env, "CHATD_LOGIN_WINDOW", 15 * 60.0),
-        register_limit=_positive_int(env, "CHATD_REGISTER_LIMIT", 20),
-        register_window=_positive_float(env, "CHATD_REGISTER_WINDOW", 3600.0),
-        password_failures=_positive_int(env, "CHATD_PASSWORD_FAILURES", 5),
+        login_account_failures=_positive_int(
+            env, "CHATD_LOGIN_ACCOUNT_FAILURES", _DEFAULTS.login_account_failures
+        ),
+        login_window=_positive_float(env, "CHATD_LOGIN_WINDOW", _DEFAULTS.login_window),
+        register_limit=_positive_int(env, "CHATD_REGISTER_LIMIT", _DEFAULTS.register_limit),
+        register_window=_positive_float(env, "CHATD_REGISTER_WINDOW", _DEFAULTS.register_window),
+        password_failures=_positive_int(
+            env, "CHATD_PASSWORD_FAILURES", _DEFAULTS.password_failures
+        ),
         sockets_per_user=sockets_per_user,
         sockets_per_address=sockets_per_address,
     )

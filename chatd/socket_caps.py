@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from chatd.broker import Broker
 from chatd.connection import Connection
+from chatd.errors import Unavailable
+from chatd.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +31,29 @@ class SocketCaps:
     broker: Broker
     per_user: int
     per_address: int
+    #: Where a broker outage that suspends the caps is reported.
+    outages: OutageLog
     #: Seconds a socket stays counted without a heartbeat (the presence TTL).
     ttl: float
 
     async def admit_address(self, socket_id: str, address: str) -> bool:
         """Count a socket for its address (before the upgrade); False if the cap is full."""
-        rev = await self.broker.roster_put(
-            _address_key(address), socket_id, b"", self.ttl, limit=self.per_address
-        )
-        return rev is not None
+        return await self._admit(_address_key(address), socket_id, self.per_address)
 
     async def admit_user(self, socket_id: str, user_id: str) -> bool:
         """Count a socket for its user (after hello); False if the cap is full."""
-        rev = await self.broker.roster_put(
-            _user_key(user_id), socket_id, b"", self.ttl, limit=self.per_user
-        )
+        return await self._admit(_user_key(user_id), socket_id, self.per_user)
+
+    async def _admit(self, key: str, socket_id: str, limit: int) -> bool:
+        try:
+            rev = await self.broker.roster_put(key, socket_id, b"", self.ttl, limit=limit)
+        except Unavailable as exc:
+            # The count lives in the broker. While it is down the cap is not
+            # enforced rather than every new socket refused: chat goes on on
+            # each node (each still bounded by its descriptor limit), and the
+            # heartbeat counts the sockets again once the broker is back.
+            self.outages.note(exc, "socket cap")
+            return True
         return rev is not None
 
     async def release(self, socket_id: str, address: str, user_id: str | None) -> None:

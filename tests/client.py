@@ -93,11 +93,21 @@ class ChatClient:
         return status, body
 
     # -- WebSocket -------------------------------------------------------------------
-    async def connect(self, *, token: str | None = None, **ws_kw: Any) -> dict[str, Any]:
-        """Open /ws, say hello, and return the `ready` frame."""
+    async def connect(
+        self, *, token: str | None = None, resume: dict[str, int] | None = None, **ws_kw: Any
+    ) -> dict[str, Any]:
+        """Open /ws, say hello, and return the `ready` frame.
+
+        `resume` ({room: last seq had}) goes in the hello: after `ready` the
+        server replays those rooms, before any of their live events, then sends
+        `resumed`; read them with expect/recv like any frame.
+        """
         self.backlog.clear()
         self.ws = await self.session.ws_connect(self.base_url + "/ws", **ws_kw)
-        await self.send({"type": "hello", "token": token or self.token})
+        hello: dict[str, Any] = {"type": "hello", "token": token or self.token}
+        if resume is not None:
+            hello["resume"] = resume
+        await self.send(hello)
         return await self.expect("ready")
 
     async def send(self, frame: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.s3",
     "tests.fixtures.app",
+    "tests.fixtures.disk",
     "tests.fixtures.turn",
     "tests.fixtures.plugins",
 ]

@@ -4,11 +4,11 @@ every client is back and holds every message, and was anything lost?
 Timeline: a steady publishing phase (must lose nothing); then publishing continues
 while, `s5_kill_after_s` into it, the node gets SIGTERM and is started again on the
 same port and data. Clients reconnect with jittered exponential backoff (0.1 s
-doubling to 2 s), rejoin their rooms and send `resume` with the highest contiguous
-seq they hold. Senders keep to the timetable; sends while disconnected fail and are
+doubling to 2 s), resume in `hello` from the highest contiguous seq they hold, and
+rejoin their rooms. Senders keep to the timetable; sends while disconnected fail and are
 not expected. Measured:
 - downtime: SIGTERM to /healthz answering again;
-- all reconnected: until the last client was back (hello/ready, join, resume sent);
+- all reconnected: until the last client was back (hello with resume/ready, join);
 - all caught up: until the last client held every seq acked before the kill;
 - lost: deliveries expected for every message the server accepted in the storm
   phase (live or replayed) minus those received, after draining.

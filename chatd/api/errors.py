@@ -4,6 +4,9 @@ Views raise `ApiError` for HTTP-only failures (a malformed body, a missing
 header) and let the domain's `chatd.errors.Refused` through: the middleware
 answers it with the status its code maps to, so a view can call an action
 (`chatd.actions`) without translating its refusals.
+
+Backend outages are answered here, once for every view: `Unavailable` is 503
+`unavailable` with `Retry-After`, `StorageFull` is 507 `storage_full`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from chatd.errors import Refused
+from chatd.errors import Refused, StorageFull, Unavailable
 from chatd.jsonutil import dumps
+from chatd.keys import OUTAGES
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +97,11 @@ _HTTP_CODES = {status: code for code, status in reversed(STATUS_OF_CODE.items())
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Give every /api and health error the contract's JSON shape; never leak a traceback."""
+    """Give every /api and health error the contract's JSON shape; never leak a traceback.
+
+    Outages get it on every path (downloads too): a 503 with Retry-After tells
+    a client or proxy to come back, where a 500 would claim the server is broken.
+    """
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -101,6 +109,12 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return error_response(
             exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers
         )
+    except Unavailable as exc:
+        request.app[OUTAGES].note(exc, f"{request.method} {request.path}")
+        return unavailable_response(exc)
+    except StorageFull as exc:
+        request.app[OUTAGES].note(exc, f"{request.method} {request.path}")
+        return storage_full_response(exc)
     except Refused as exc:
         return refusal_response(exc)
     except web.HTTPException as exc:
@@ -124,6 +138,22 @@ def refusal_response(exc: Refused) -> web.Response:
         headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
     return error_response(
         status, exc.code, exc.message, fields=exc.extra.get("fields"), headers=headers
+    )
+
+
+def unavailable_response(exc: Unavailable) -> web.Response:
+    """503 for a backend outage: which backend, and when to try again (not the cause)."""
+    return error_response(
+        503,
+        "unavailable",
+        f"the server's {exc.backend} is unavailable; retry in {exc.retry_after} s",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+def storage_full_response(exc: StorageFull) -> web.Response:
+    return error_response(
+        507, "storage_full", f"the server's {exc.backend} is full; nothing was stored"
     )
 
 

@@ -68,6 +68,14 @@ def documented(
             elif status >= 400:
                 response["content"] = {"application/json": {"schema": ErrorSchema}}
             operation["responses"][str(status)] = response
+        # Any endpoint can meet a backend outage (chatd.api.errors answers it).
+        operation["responses"].setdefault(
+            "503",
+            {
+                "description": "A backend the call needs is down; retry after Retry-After",
+                "content": {"application/json": {"schema": ErrorSchema}},
+            },
+        )
         operation["security"] = [] if public else [{"bearer": []}]
         setattr(view, _ATTRIBUTE, operation)
         return view

@@ -98,6 +98,7 @@ class _Form:
         415: ("Not multipart/form-data", None),
         422: ("No file, an empty file, too many files, or a bad text field", None),
         429: ("Too many uploads; see Retry-After", None),
+        507: ("The server's disk is full (`storage_full`); nothing was kept", None),
     },
 )
 async def upload(request: web.Request) -> web.Response:

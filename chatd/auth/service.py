@@ -23,7 +23,6 @@ from chatd.auth.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
-from chatd.broker import Broker
 from chatd.clock import new_id, now_ms
 from chatd.store import Conflict, RefreshToken, Store, User
 
@@ -76,19 +75,15 @@ class AuthService:
         self,
         *,
         store: Store,
-        broker: Broker,
         hasher: PasswordHasher,
         tokens: AccessTokens,
         limits: AbuseLimits,
-        key_prefix: str,
         notify_user: Callable[[str, dict[str, Any]], Awaitable[None]],
     ) -> None:
         self._store = store
-        self._broker = broker
         self._hasher = hasher
         self.tokens = tokens
         self._limits = limits
-        self._prefix = key_prefix
         self._notify_user = notify_user
 
     # -- sign-up and log-in ------------------------------------------------------
@@ -159,9 +154,8 @@ class AuthService:
             if known is not None:
                 await self._store.revoke_refresh_family(known.family_id)
         if claims is not None:
-            ttl = claims.expires_at - now_ms() // 1000
-            if ttl > 0:
-                await self._broker.incr(self._revoked_key(claims.jti), ttl)
+            if claims.expires_at > now_ms() // 1000:
+                await self._store.revoke_access_token(claims.jti, claims.expires_at)
             await self._notify(claims.user_id, {"kind": "revoked", "jti": claims.jti})
 
     async def change_password(self, user: User, current: str, new: str) -> Session:
@@ -188,8 +182,12 @@ class AuthService:
             raise InvalidToken("unknown user")
         if claims.version != user.token_version:
             raise InvalidToken("token revoked (password changed)", expired=True)
-        revoked, _ = await self._broker.get_counter(self._revoked_key(claims.jti))
-        if revoked:
+        # The logout list is read from the store, not the broker: it must survive
+        # a Redis restart without persistence, and authenticating must not need
+        # Redis. The cost is one primary-key read on the store this call already
+        # reads the user from. No broker cache in front: on a Redis deployment a
+        # cache hit is a network round trip too, no cheaper than this read.
+        if await self._store.is_access_token_revoked(claims.jti):
             raise InvalidToken("token revoked", expired=True)
         return user, claims
 
@@ -212,9 +210,6 @@ class AuthService:
         )
         access, claims = self.tokens.issue(user.id, user.token_version)
         return Session(user=user, access_token=access, claims=claims, refresh_token=raw)
-
-    def _revoked_key(self, jti: str) -> str:
-        return f"{self._prefix}revoked-jti:{jti}"
 
     async def _notify(self, user_id: str, event: dict[str, Any]) -> None:
         """Tell every node's sockets of this user (they close on revocation)."""

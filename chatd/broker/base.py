@@ -12,6 +12,8 @@ import abc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from chatd.errors import Unavailable
+
 #: Called for every message on a subscribed channel, from every node (own echo
 #: included; callers that need to skip it put a node id in the payload).
 Listener = Callable[[str, bytes], Awaitable[None]]
@@ -20,8 +22,11 @@ Listener = Callable[[str, bytes], Awaitable[None]]
 Revision = int | None
 
 
-class BrokerUnavailable(Exception):
-    """The broker backend cannot be reached right now."""
+class BrokerUnavailable(Unavailable):
+    """The broker backend cannot be reached right now (`str()` is the readable reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("broker", reason)
 
 
 def room_channel(room_id: str) -> str:

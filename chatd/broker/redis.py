@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from importlib import resources
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -72,219 +73,28 @@ _HEALTH_PING_AFTER = 10.0
 # expiry in epoch ms of the Redis server's clock (one clock for every node, so
 # skewed node clocks cannot expire each other's entries), beside the contract's
 # plain set `room:<room>:users` of user ids. Both keys also carry a key-level
-# TTL, so a room whose every node crashed disappears on its own.
+# TTL, so a room whose every node crashed disappears on its own. Rosters (calls,
+# socket counts) and counters are described in their scripts.
 
-# KEYS: conns1, users1, conns2, users2, ...
-# ARGV: ttl_ms, then per key pair: n, member1, user_id1, ..., member_n, user_id_n
-_PRESENCE_UPSERT = """
-local t = redis.call('TIME')
-local ttl = tonumber(ARGV[1])
-local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
-local a = 2
-for i = 1, #KEYS, 2 do
-  local n = tonumber(ARGV[a])
-  a = a + 1
-  for _ = 1, n do
-    redis.call('ZADD', KEYS[i], expiry, ARGV[a])
-    redis.call('SADD', KEYS[i + 1], ARGV[a + 1])
-    a = a + 2
-  end
-  for j = i, i + 1 do
-    if redis.call('PTTL', KEYS[j]) < ttl then redis.call('PEXPIRE', KEYS[j], ttl) end
-  end
-end
-return 1
-"""
 
-# Prune expired connections, then make the users set exactly the users that
-# still have a live connection. Returns the live members.
-_PRESENCE_SYNC = """
-local function sync(conns, users)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', conns, '-inf', now)
-  local members = redis.call('ZRANGE', conns, 0, -1)
-  local live = {}
-  for _, m in ipairs(members) do
-    live[string.match(m, '^([^|]*)|')] = true
-  end
-  for _, uid in ipairs(redis.call('SMEMBERS', users)) do
-    if not live[uid] then redis.call('SREM', users, uid) end
-  end
-  if #members > 0 then
-    for uid, _ in pairs(live) do redis.call('SADD', users, uid) end
-    local pttl = redis.call('PTTL', conns)
-    if pttl > 0 then redis.call('PEXPIRE', users, pttl) end
-  end
-  return members
-end
-"""
+def _lua(*names: str) -> LuaScript:
+    """One script from chatd/broker/lua/: the named files in order (libraries of
+    shared local functions first, then the script's own body)."""
+    folder = resources.files("chatd.broker").joinpath("lua")
+    return LuaScript("".join(folder.joinpath(f"{name}.lua").read_text() for name in names))
 
-# KEYS: conns, users   ARGV: member
-_PRESENCE_REMOVE = (
-    _PRESENCE_SYNC
-    + """
-redis.call('ZREM', KEYS[1], ARGV[1])
-sync(KEYS[1], KEYS[2])
-return 1
-"""
-)
 
-# KEYS: conns1, users1, conns2, users2, ...   -> the live members of each room
-_PRESENCE_LISTS = (
-    _PRESENCE_SYNC
-    + """
-local out = {}
-for i = 1, #KEYS, 2 do
-  out[#out + 1] = sync(KEYS[i], KEYS[i + 1])
-end
-return out
-"""
-)
-
-# The first increment sets the TTL; checking PTTL instead of the INCR result
-# also repairs a key that somehow lost its TTL. (EXPIRE NX would need Redis 7.)
-# KEYS: counter   ARGV: ttl_ms
-_COUNTER_INCR = """
-local v = redis.call('INCR', KEYS[1])
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return v
-"""
-
-# Only a live, positive counter is decremented; DECR keeps its TTL.
-# KEYS: counter
-_COUNTER_DECR = """
-local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-if v > 0 then redis.call('DECR', KEYS[1]) end
-return 1
-"""
-
-# A counter's value and remaining ms in one round trip (every hello reads one:
-# the token's revocation mark). A script, not a MULTI pipeline: redis-py builds
-# a Pipeline object per call, which cost more than the round trip itself.
-_COUNTER_GET = """
-return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
-"""
-
-# Rosters: a hash `<prefix>roster:<key>` (field `_rev` plus `m:<member>` -> value)
-# and a sorted set `<prefix>roster:<key>:exp` of members scored by expiry in ms
-# of the Redis server's clock (one clock for every node). Revisions are at least
-# the server time in microseconds, so they keep growing after the keys expire.
-# Both keys carry a key-level TTL as a backstop.
-_ROSTER_LIB = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local function bump(hash)
-  local rev = tonumber(redis.call('HGET', hash, '_rev') or '0')
-  rev = math.max(rev + 1, now_us)
-  redis.call('HSET', hash, '_rev', string.format('%.0f', rev))
-  return rev
-end
-local function prune(hash, exp)
-  local gone = redis.call('ZRANGEBYSCORE', exp, '-inf', now)
-  if #gone == 0 then return false end
-  redis.call('ZREMRANGEBYSCORE', exp, '-inf', now)
-  for _, m in ipairs(gone) do redis.call('HDEL', hash, 'm:' .. m) end
-  bump(hash)
-  return true
-end
-local function rev_of(hash)
-  return redis.call('HGET', hash, '_rev') or '0'
-end
-"""
-
-# Only roster_prune deletes expired members, so exactly one caller learns of
-# an expiry; the others just do not count or list them.
-# KEYS: hash, exp   ARGV: member, value, ttl_ms, limit (0: none)
-_ROSTER_PUT = (
-    _ROSTER_LIB
-    + """
-local field = 'm:' .. ARGV[1]
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-local live = score and tonumber(score) > now
-local limit = tonumber(ARGV[4])
-if not live and limit > 0 and redis.call('ZCOUNT', KEYS[2], '(' .. now, '+inf') >= limit then
-  return false
-end
-local ttl = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
-local rev
-if live and redis.call('HGET', KEYS[1], field) == ARGV[2] then
-  rev = rev_of(KEYS[1])
-else
-  redis.call('HSET', KEYS[1], field, ARGV[2])
-  rev = string.format('%.0f', bump(KEYS[1]))
-end
-for _, k in ipairs(KEYS) do
-  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
-end
-return rev
-"""
-)
-
-# roster_put without a limit for many members of many rosters.
-# KEYS: hash1, exp1, hash2, exp2, ...   ARGV: ttl_ms, then per key pair: member, value
-_ROSTER_PUT_MANY = (
-    _ROSTER_LIB
-    + """
-local ttl = tonumber(ARGV[1])
-for i = 1, #KEYS, 2 do
-  local hash, exp = KEYS[i], KEYS[i + 1]
-  local member, value = ARGV[i + 1], ARGV[i + 2]
-  local field = 'm:' .. member
-  local score = redis.call('ZSCORE', exp, member)
-  local live = score and tonumber(score) > now
-  redis.call('ZADD', exp, now + ttl, member)
-  if not (live and redis.call('HGET', hash, field) == value) then
-    redis.call('HSET', hash, field, value)
-    bump(hash)
-  end
-  for _, k in ipairs({hash, exp}) do
-    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
-  end
-end
-return 1
-"""
-)
-
-# KEYS: hash, exp   ARGV: member
-_ROSTER_REMOVE = (
-    _ROSTER_LIB
-    + """
-if redis.call('HDEL', KEYS[1], 'm:' .. ARGV[1]) == 0 then return false end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return string.format('%.0f', bump(KEYS[1]))
-"""
-)
-
-# KEYS: hash, exp   -> {rev, member1, value1, ...} of live members
-_ROSTER_GET = (
-    _ROSTER_LIB
-    + """
-local out = {rev_of(KEYS[1])}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
-  local v = redis.call('HGET', KEYS[1], 'm:' .. m)
-  if v then
-    table.insert(out, m)
-    table.insert(out, v)
-  end
-end
-return out
-"""
-)
-
-# KEYS: hash1, exp1, hash2, exp2, ...   -> indexes (1-based pairs) that lost members
-_ROSTER_PRUNE = (
-    _ROSTER_LIB
-    + """
-local changed = {}
-for i = 1, #KEYS, 2 do
-  if prune(KEYS[i], KEYS[i + 1]) then table.insert(changed, (i + 1) / 2) end
-end
-return changed
-"""
-)
+_PRESENCE_UPSERT = _lua("presence_upsert")
+_PRESENCE_REMOVE = _lua("presence_sync", "presence_remove")
+_PRESENCE_LISTS = _lua("presence_sync", "presence_lists")
+_COUNTER_INCR = _lua("counter_incr")
+_COUNTER_DECR = _lua("counter_decr")
+_COUNTER_GET = _lua("counter_get")
+_ROSTER_PUT = _lua("roster_lib", "roster_put")
+_ROSTER_PUT_MANY = _lua("roster_lib", "roster_put_many")
+_ROSTER_REMOVE = _lua("roster_lib", "roster_remove")
+_ROSTER_GET = _lua("roster_lib", "roster_get")
+_ROSTER_PRUNE = _lua("roster_lib", "roster_prune")
 
 OnReconnect = Callable[[], Awaitable[None]]
 
@@ -346,17 +156,6 @@ class RedisBroker(Broker):
             self._command_connections.make_connection, self._command_timeout
         )
         self._sub_pool = ConnectionPool.from_url(url, socket_timeout=socket_timeout, **options)
-        self._upsert = LuaScript(_PRESENCE_UPSERT)
-        self._presence_remove = LuaScript(_PRESENCE_REMOVE)
-        self._presence_lists = LuaScript(_PRESENCE_LISTS)
-        self._counter_incr = LuaScript(_COUNTER_INCR)
-        self._counter_decr = LuaScript(_COUNTER_DECR)
-        self._counter_get = LuaScript(_COUNTER_GET)
-        self._roster_put = LuaScript(_ROSTER_PUT)
-        self._roster_put_many = LuaScript(_ROSTER_PUT_MANY)
-        self._roster_remove = LuaScript(_ROSTER_REMOVE)
-        self._roster_get = LuaScript(_ROSTER_GET)
-        self._roster_prune = LuaScript(_ROSTER_PRUNE)
 
         self._listener: Listener | None = None
         self._channels: set[str] = set()
@@ -620,18 +419,18 @@ class RedisBroker(Broker):
                 args.append(len(room_entries))
                 for entry in room_entries:
                     args += (_member(entry), entry.user_id)
-            await self._call(self._commands.script(self._upsert, keys, args))
+            await self._call(self._commands.script(_PRESENCE_UPSERT, keys, args))
 
     async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None:
         keys = [self._conns_key(room_id), room_users_key(room_id)]
-        await self._call(self._commands.script(self._presence_remove, keys, [_member(entry)]))
+        await self._call(self._commands.script(_PRESENCE_REMOVE, keys, [_member(entry)]))
 
     async def presence_lists(self, room_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         online: dict[str, list[tuple[str, str]]] = {}
         for start in range(0, len(room_ids), PRESENCE_LIST_BATCH):
             chunk = room_ids[start : start + PRESENCE_LIST_BATCH]
             keys = [k for room in chunk for k in (self._conns_key(room), room_users_key(room))]
-            replies = await self._call(self._commands.script(self._presence_lists, keys, []))
+            replies = await self._call(self._commands.script(_PRESENCE_LISTS, keys, []))
             for room_id, members in zip(chunk, replies, strict=True):
                 online[room_id] = _online_users(members)
         return online
@@ -645,7 +444,7 @@ class RedisBroker(Broker):
     ) -> Revision:
         args: list[str | int | bytes] = [member, value, _ms(ttl), limit or 0]
         keys = self._roster_keys(key)
-        rev = await self._call(self._commands.script(self._roster_put, keys, args))
+        rev = await self._call(self._commands.script(_ROSTER_PUT, keys, args))
         return None if rev is None else int(rev)
 
     async def roster_put_many(self, entries: Sequence[tuple[str, str, bytes]], ttl: float) -> None:
@@ -657,16 +456,16 @@ class RedisBroker(Broker):
             for key, member, value in entries[start : start + PRESENCE_BATCH]:
                 keys += self._roster_keys(key)
                 args += (member, value)
-            await self._call(self._commands.script(self._roster_put_many, keys, args))
+            await self._call(self._commands.script(_ROSTER_PUT_MANY, keys, args))
 
     async def roster_remove(self, key: str, member: str) -> Revision:
         keys = self._roster_keys(key)
-        rev = await self._call(self._commands.script(self._roster_remove, keys, [member]))
+        rev = await self._call(self._commands.script(_ROSTER_REMOVE, keys, [member]))
         return None if rev is None else int(rev)
 
     async def roster_get(self, key: str) -> Roster:
         keys = self._roster_keys(key)
-        reply = await self._call(self._commands.script(self._roster_get, keys, []))
+        reply = await self._call(self._commands.script(_ROSTER_GET, keys, []))
         pairs = reply[1:]
         members = {bytes(pairs[i]).decode(): bytes(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         return Roster(int(reply[0]), members)
@@ -675,7 +474,7 @@ class RedisBroker(Broker):
         if not keys:
             return []
         redis_keys = [k for key in keys for k in self._roster_keys(key)]
-        changed = await self._call(self._commands.script(self._roster_prune, redis_keys, []))
+        changed = await self._call(self._commands.script(_ROSTER_PRUNE, redis_keys, []))
         return [keys[int(i) - 1] for i in changed]
 
     # -- counters --------------------------------------------------------------
@@ -684,16 +483,16 @@ class RedisBroker(Broker):
 
     async def incr(self, key: str, ttl: float) -> int:
         keys = [self._counter_key(key)]
-        value = await self._call(self._commands.script(self._counter_incr, keys, [_ms(ttl)]))
+        value = await self._call(self._commands.script(_COUNTER_INCR, keys, [_ms(ttl)]))
         return int(value)
 
     async def decr(self, key: str) -> None:
         keys = [self._counter_key(key)]
-        await self._call(self._commands.script(self._counter_decr, keys, []))
+        await self._call(self._commands.script(_COUNTER_DECR, keys, []))
 
     async def get_counter(self, key: str) -> tuple[int, float]:
         keys = [self._counter_key(key)]
-        value, pttl = await self._call(self._commands.script(self._counter_get, keys, []))
+        value, pttl = await self._call(self._commands.script(_COUNTER_GET, keys, []))
         if value is None:
             return 0, 0.0
         # A key without a TTL (-1) cannot come from `incr`; report no time left.

@@ -35,6 +35,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.typing import EncodableT
 
+from chatd._compat import redis_stream_writer
 from chatd.futures import fail_all, settle
 
 logger = logging.getLogger(__name__)
@@ -181,9 +182,7 @@ class _Session:
             except TimeoutError:
                 raise TimeoutError(f"no answer within {self._timeout:g} s") from None
             opened = True
-            # redis-py has no way to write without awaiting the write; its stream
-            # does, and a write that cannot await keeps commands in issue order.
-            self._writer = self._conn._writer
+            self._writer = redis_stream_writer(self._conn)
             self._flush()
             await self._read_replies()
         except Exception as exc:

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
+from chatd.errors import Unavailable
+
 
 class FileTooLarge(Exception):
     """The stream exceeded the size limit; nothing was kept."""
@@ -21,8 +23,11 @@ class FileTooLarge(Exception):
         self.limit = limit
 
 
-class FileStoreUnavailable(Exception):
+class FileStoreUnavailable(Unavailable):
     """The file store backend cannot be reached or used right now (readable reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("files", reason)
 
 
 def content_disposition(filename: str, *, inline: bool) -> str:

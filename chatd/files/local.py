@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from chatd.disk import disk_failures, probe_writable
 from chatd.files.base import FileStore, FileStoreUnavailable, FileTooLarge, StoredFile
 from chatd.private_files import make_private_dirs, private_dir
 
@@ -36,6 +37,7 @@ class LocalFileStore(FileStore):
     moved into place with `os.replace` only when complete, so a reader never
     sees half a file and a failed or oversized upload leaves nothing behind.
     Blocking file I/O runs in worker threads to keep the event loop free.
+    A full disk raises `StorageFull`, a failing one `Unavailable` (chatd.disk).
     `download_url` is None: chatd serves the bytes itself, after checking
     that the reader may see them.
     """
@@ -56,6 +58,8 @@ class LocalFileStore(FileStore):
 
         if not await asyncio.to_thread(usable):
             raise FileStoreUnavailable(f"file store at {self._root}: not a writable directory")
+        # Permissions say nothing about free space: a full disk must fail readiness.
+        await asyncio.to_thread(probe_writable, self._root, "files")
 
     def _path(self, key: str) -> Path:
         """The file of `key`, refusing any key that could point outside the root."""
@@ -78,6 +82,12 @@ class LocalFileStore(FileStore):
         self, key: str, chunks: AsyncIterable[bytes], content_type: str, max_size: int
     ) -> StoredFile:
         path = self._path(key)
+        with disk_failures("files", self._root):
+            return await self._put(path, key, chunks, max_size)
+
+    async def _put(
+        self, path: Path, key: str, chunks: AsyncIterable[bytes], max_size: int
+    ) -> StoredFile:
         await asyncio.to_thread(make_private_dirs, path.parent)
         # mkstemp creates the file 0600, and os.replace keeps its mode.
         fd, temp_name = await asyncio.to_thread(
@@ -111,14 +121,16 @@ class LocalFileStore(FileStore):
         self, key: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         path = self._path(key)
-        source = await asyncio.to_thread(path.open, "rb")
+        with disk_failures("files", self._root):
+            source = await asyncio.to_thread(path.open, "rb")
         try:
             if offset:
                 await asyncio.to_thread(source.seek, offset)
             left = length
             while left is None or left > 0:
                 size = READ_CHUNK if left is None else min(READ_CHUNK, left)
-                chunk = await asyncio.to_thread(source.read, size)
+                with disk_failures("files", self._root):
+                    chunk = await asyncio.to_thread(source.read, size)
                 if not chunk:
                     break
                 if left is not None:
@@ -130,13 +142,15 @@ class LocalFileStore(FileStore):
     async def size(self, key: str) -> int | None:
         path = self._path(key)
         try:
-            return (await asyncio.to_thread(path.stat)).st_size
+            with disk_failures("files", self._root):
+                return (await asyncio.to_thread(path.stat)).st_size
         except FileNotFoundError:
             return None
 
     async def delete(self, key: str) -> None:
         path = self._path(key)
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        with disk_failures("files", self._root):
+            await asyncio.to_thread(path.unlink, missing_ok=True)
 
     async def download_url(
         self, key: str, *, filename: str, content_type: str, inline: bool, expires: int

@@ -6,14 +6,15 @@ import asyncio
 import hashlib
 import logging
 import socket
-from collections.abc import AsyncIterable, AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any, cast
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chatd.errors import StorageFull
 from chatd.files.base import (
     FileStore,
     FileStoreUnavailable,
@@ -39,6 +40,29 @@ MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
 CHECK_TIMEOUT = 5.0
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+#: Error codes of a service that cannot take the request right now.
+_NOT_SERVING = {"500", "503", "InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"}
+#: Error codes of a backend out of space (MinIO, Ceph RGW); AWS itself has no such limit.
+_FULL = {"XMinioStorageFull", "QuotaExceeded", "InsufficientCapacity"}
+
+
+@contextmanager
+def _s3_failures(bucket: str) -> Iterator[None]:
+    """Raise FileStoreUnavailable/StorageFull for an unreachable or full S3 inside the block."""
+    try:
+        yield
+    except ClientError as exc:
+        code = _code(exc)
+        if code in _FULL:
+            raise StorageFull("files", f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
+        if code in _NOT_SERVING:
+            raise FileStoreUnavailable(f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
+        raise
+    except FileNotFoundError:  # a missing key, as the port reports it: not an outage
+        raise
+    except (BotoCoreError, OSError, TimeoutError) as exc:
+        # Endpoint unreachable, connect or read timeouts, connections dropped.
+        raise FileStoreUnavailable(f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
 
 
 class S3FileStore(FileStore):
@@ -177,9 +201,12 @@ class S3FileStore(FileStore):
                     await upload.add_part(bytes(buffer))
                 await upload.complete()
             else:
-                await self._client.put_object(
-                    Bucket=self._bucket, Key=key, Body=bytes(buffer), ContentType=content_type
-                )
+                # Only S3's own calls are translated: the upload's stream failing
+                # (the client went away) is not an outage of S3.
+                with _s3_failures(self._bucket):
+                    await self._client.put_object(
+                        Bucket=self._bucket, Key=key, Body=bytes(buffer), ContentType=content_type
+                    )
         except BaseException:
             await upload.abort()
             raise
@@ -196,21 +223,27 @@ class S3FileStore(FileStore):
         if offset or length is not None:
             last = "" if length is None else str(offset + length - 1)
             options["Range"] = f"bytes={offset}-{last}"
-        try:
-            response = await self._client.get_object(Bucket=self._bucket, Key=key, **options)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                raise FileNotFoundError(key) from exc
-            if _code(exc) == "InvalidRange":  # offset at or past the end: no bytes
-                return
-            raise
+        with _s3_failures(self._bucket):
+            try:
+                response = await self._client.get_object(Bucket=self._bucket, Key=key, **options)
+            except ClientError as exc:
+                if _code(exc) in _MISSING:
+                    raise FileNotFoundError(key) from exc
+                if _code(exc) == "InvalidRange":  # offset at or past the end: no bytes
+                    return
+                raise
         async with response["Body"] as body:
-            while chunk := await body.read(READ_CHUNK):
+            while True:
+                with _s3_failures(self._bucket):
+                    chunk = await body.read(READ_CHUNK)
+                if not chunk:
+                    break
                 yield cast(bytes, chunk)
 
     async def size(self, key: str) -> int | None:
         try:
-            head = await self._client.head_object(Bucket=self._bucket, Key=key)
+            with _s3_failures(self._bucket):
+                head = await self._client.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
@@ -219,7 +252,8 @@ class S3FileStore(FileStore):
 
     async def delete(self, key: str) -> None:
         # S3 answers 204 for a missing key too.
-        await self._client.delete_object(Bucket=self._bucket, Key=key)
+        with _s3_failures(self._bucket):
+            await self._client.delete_object(Bucket=self._bucket, Key=key)
 
     async def download_url(
         self, key: str, *, filename: str, content_type: str, inline: bool, expires: int
@@ -254,6 +288,10 @@ class _Multipart:
         return self._upload_id is not None
 
     async def add_part(self, data: bytes) -> None:
+        with _s3_failures(self._bucket):
+            await self._add_part(data)
+
+    async def _add_part(self, data: bytes) -> None:
         if self._upload_id is None:
             created = await self._client.create_multipart_upload(
                 Bucket=self._bucket, Key=self._key, ContentType=self._content_type
@@ -270,12 +308,13 @@ class _Multipart:
         self._parts.append({"ETag": uploaded["ETag"], "PartNumber": number})
 
     async def complete(self) -> None:
-        await self._client.complete_multipart_upload(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            MultipartUpload={"Parts": self._parts},
-        )
+        with _s3_failures(self._bucket):
+            await self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
         self._upload_id = None
 
     async def abort(self) -> None:

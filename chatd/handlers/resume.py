@@ -1,22 +1,23 @@
 """resume: replay every room event after the client's last seq, then continue live.
 
 Replays the room's event log - new messages, edits, deletes and reaction
-changes alike - each event once, in seq order.
+changes alike - each event once, in seq order, and never one this socket was
+already sent live (see chatd.replay).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from chatd import frames
 from chatd.handlers.base import ROOM_ID_PATTERN, FrameContext, FrameSchema, Handler, RateLimit
-from chatd.jsonutil import dumpb
 from chatd.numbers import stored_int
+from chatd.replay import replay_room
 
-#: Events read per store query while replaying.
-REPLAY_PAGE = 500
+#: Rooms one resume (or hello) may name: a user's rooms fit, and one frame's
+#: replay stays bounded.
 MAX_RESUME_ROOMS = 500
 
 
@@ -27,6 +28,19 @@ class ResumeSchema(FrameSchema):
         required=True,
         validate=validate.Length(max=MAX_RESUME_ROOMS),
     )
+
+
+def load_resume_map(value: object) -> dict[str, int]:
+    """`{<room>: <lastSeq>}` as `hello.resume` carries it, checked like `resume.rooms`.
+
+    Raises ValidationError with the problems under `resume`.
+    """
+    try:
+        rooms: dict[str, int] = ResumeSchema().load({"rooms": value})["rooms"]
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {}
+        raise ValidationError({"resume": messages.get("rooms", exc.messages)}) from None
+    return rooms
 
 
 class ResumeHandler(Handler):
@@ -42,27 +56,7 @@ class ResumeHandler(Handler):
             if room_id not in conn.rooms:
                 refused.append(room_id)
                 continue
-            # Live events for this room wait while the store replays, so the
-            # client sees each event exactly once and in seq order.
-            conn.hold(room_id)
-            try:
-                last = last_seq
-                while True:
-                    batch = await store.events_after(room_id, last, REPLAY_PAGE)
-                    for ev in batch:
-                        replayed = frames.event(ev)
-                        if replayed is not None:  # None: a message deleted since
-                            await conn.send_waiting(dumpb(replayed))
-                        last = ev.seq
-                    if len(batch) < REPLAY_PAGE:
-                        break
-            finally:
-                held = conn.release(room_id)
-            for seq, data in held:
-                if seq > last:
-                    conn.send_raw(data)
-                    last = seq
-            caught_up[room_id] = last
+            caught_up[room_id] = await replay_room(conn, store, room_id, last_seq)
         if refused:
             ctx.reply(
                 frames.error(

@@ -235,6 +235,21 @@ class TokenStore(abc.ABC):
     @abc.abstractmethod
     async def revoke_user_refresh_tokens(self, user_id: str) -> None: ...
 
+    # Logged-out access tokens. Kept in the store, not the broker: a logout must
+    # survive a restart of Redis (which may run without persistence), and
+    # an access token lives only minutes, so the list stays small.
+    @abc.abstractmethod
+    async def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        """Refuse the access token `jti` until `expires_at` (epoch seconds, its `exp`).
+
+        Idempotent. Also drops entries whose token has expired by now: an
+        expired token is refused anyway, so they would only take up room.
+        """
+
+    @abc.abstractmethod
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        """Whether `jti` was revoked and has not expired yet."""
+
 
 class ConversationStore(abc.ABC):
     """Edits, deletes, reactions, threads, read state and search (part of every Store).

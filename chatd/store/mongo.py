@@ -18,19 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import asdict
-from typing import Any, ClassVar, Final, TypeVar
+from functools import wraps
+from typing import Any, ClassVar, Final, ParamSpec, TypeVar
 
 from beanie import Document, SortDirection, init_beanie
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, TEXT, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WaitQueueTimeoutError,
+)
 
 from chatd.clock import new_id, now_ms
+from chatd.errors import StorageFull, Unavailable
 from chatd.store.base import (
     Attachment,
     Conflict,
@@ -40,6 +49,7 @@ from chatd.store.base import (
     RefreshToken,
     Room,
     RoomKind,
+    Store,
     StoreError,
     User,
     username_key,
@@ -53,6 +63,7 @@ from chatd.store.mongo_conversations import (
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Used when the URI names no database (mongodb://host:27017).
 DEFAULT_DB_NAME: Final = "chatd"
@@ -62,6 +73,12 @@ DEFAULT_DB_NAME: Final = "chatd"
 SERVER_SELECTION_TIMEOUT_MS: Final = 5000
 
 _ROLES: Final = frozenset({"owner", "moderator", "member"})
+
+#: Server error code of a write refused for lack of disk space (OutOfDiskSpace).
+_DISK_FULL_CODES: Final = frozenset({14031})
+#: Server error codes of a node that cannot serve right now (shutting down,
+#: stepped down, mid-election); pymongo raises most as NotPrimaryError already.
+_NOT_SERVING_CODES: Final = frozenset({91, 189, 10107, 11600, 11602, 13435, 13436})
 
 
 class UserDoc(Document):
@@ -118,6 +135,18 @@ class RefreshTokenDoc(Document):
             used_at=self.used_at,
             revoked=self.revoked,
         )
+
+
+class RevokedAccessTokenDoc(Document):
+    """A logged-out access token (`_id` is its jti), refused until `expires_at`."""
+
+    id: str  # type: ignore[assignment]
+    #: Epoch seconds (the token's `exp`); an int, like every chatd time.
+    expires_at: int
+
+    class Settings:
+        name = "revoked_access_tokens"
+        indexes: ClassVar = [IndexModel([("expires_at", ASCENDING)], name="expiry")]
 
 
 class RoomDoc(Document):
@@ -289,6 +318,7 @@ class MessageDoc(Document):
 DOCUMENT_MODELS: Final = (
     UserDoc,
     RefreshTokenDoc,
+    RevokedAccessTokenDoc,
     RoomDoc,
     RoomSeqDoc,
     MembershipDoc,
@@ -439,6 +469,21 @@ class MongoStore(MongoConversations):
 
     async def revoke_user_refresh_tokens(self, user_id: str) -> None:
         await RefreshTokenDoc.find({"user_id": user_id}).update_many({"$set": {"revoked": True}})
+
+    # -- revoked access tokens -------------------------------------------------
+    async def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        collection = RevokedAccessTokenDoc.get_pymongo_collection()
+        # Expired entries go on each logout (rare) rather than through a TTL
+        # index, which would need a BSON date where chatd keeps epoch ints.
+        await collection.delete_many({"expires_at": {"$lte": now_ms() // 1000}})
+        await collection.update_one({"_id": jti}, {"$max": {"expires_at": expires_at}}, upsert=True)
+
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        collection = RevokedAccessTokenDoc.get_pymongo_collection()
+        found = await collection.find_one(
+            {"_id": jti, "expires_at": {"$gt": now_ms() // 1000}}, projection={"_id": 1}
+        )
+        return found is not None
 
     # -- rooms and membership --------------------------------------------------
     async def _ensure_seq_counter(self, room_id: str) -> None:
@@ -673,3 +718,39 @@ class MongoStore(MongoConversations):
     async def last_seq(self, room_id: str) -> int:
         counter = await self._seqs().find_one({"_id": room_id})
         return 0 if counter is None else int(counter["seq"])
+
+
+def _mongo_failure(exc: PyMongoError) -> StorageFull | Unavailable | None:
+    """The port exception for a MongoDB outage or full disk, else None."""
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WaitQueueTimeoutError):
+        # ConnectionFailure covers no server selectable within the timeout,
+        # network errors and timeouts, and a primary that stepped down.
+        return Unavailable("store", f"mongodb: {type(exc).__name__}: {exc}")
+    if isinstance(exc, OperationFailure):
+        if exc.code in _DISK_FULL_CODES:
+            return StorageFull("store", f"mongodb: disk full ({exc})")
+        if exc.code in _NOT_SERVING_CODES:
+            return Unavailable("store", f"mongodb: {exc}")
+    return None
+
+
+def _translating(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """`method`, raising StorageFull/Unavailable for pymongo's outage errors."""
+
+    @wraps(method)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except PyMongoError as exc:
+            failure = _mongo_failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    return translated
+
+
+# Beanie and pymongo calls are spread over every method, so the translation is
+# put on the port's surface: every Store method of MongoStore, in one place.
+for _name in sorted(Store.__abstractmethods__):
+    setattr(MongoStore, _name, _translating(getattr(MongoStore, _name)))

@@ -18,7 +18,9 @@ from typing import Final, TypeVar
 
 import aiosqlite
 
+from chatd._compat import sqlite_connection
 from chatd.clock import new_id, now_ms
+from chatd.disk import probe_writable
 from chatd.private_files import make_private_dirs, private_file, tighten_file
 from chatd.store.base import (
     Conflict,
@@ -41,6 +43,7 @@ from chatd.store.sqlite_conversations import (
     CONVERSATIONS_MIGRATION,
     SqliteConversations,
 )
+from chatd.store.sqlite_errors import sqlite_failures
 from chatd.store.sqlite_lock import WriteLock
 from chatd.store.sqlite_rows import all_rows, changes, message_from_row, on_thread, one, scalar
 
@@ -140,6 +143,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         # Voice channels: rooms whose call is audio-only.
         "ALTER TABLE rooms ADD COLUMN voice INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        # Logged-out access tokens, refused until they expire (durable: a
+        # logout must outlive any broker restart).
+        """
+        CREATE TABLE revoked_access_tokens (
+            jti        TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL  -- epoch seconds, the token's `exp`
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at)",
     ),
 )
 
@@ -292,7 +306,8 @@ class SqliteStore(SqliteConversations):
         """The read-only connection, for single statements (each its own snapshot)."""
         if self._reader is None:
             raise StoreError("sqlite store is not open")
-        yield self._reader
+        with sqlite_failures(self.path):
+            yield self._reader
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -300,35 +315,41 @@ class SqliteStore(SqliteConversations):
 
         IMMEDIATE takes the file's write lock at BEGIN (waiting up to the busy
         timeout), so what the transaction reads cannot change under it, even
-        from another process.
+        from another process. A full disk raises StorageFull, a stuck or failing
+        file Unavailable (sqlite_errors), after the rollback.
         """
         async with self._lock:
             db = self._writer
             if db is None:
                 raise StoreError("sqlite store is not open")
-            try:
-                # Cancelled while waiting here, the thread still takes the lock;
-                # the release queued after it (finally) drops it again.
-                await on_thread(db, self._write_lock.acquire)
+            # Outermost, so a failed commit or rollback is translated too.
+            with sqlite_failures(self.path):
                 try:
-                    # Inside the try: cancelled while waiting here, the BEGIN still
-                    # runs on aiosqlite's thread, and the rollback queued after it
-                    # must close the transaction again.
-                    await db.execute("BEGIN IMMEDIATE")
-                    yield db
-                except BaseException:
-                    # Shielded: a second cancellation must not leave the
-                    # connection inside an open transaction holding the lock.
-                    await asyncio.shield(db.rollback())
-                    raise
-                await asyncio.shield(db.commit())
-                self._checkpointer.wrote()
-            finally:
-                await asyncio.shield(on_thread(db, self._write_lock.release))
+                    # Cancelled while waiting here, the thread still takes the lock;
+                    # the release queued after it (finally) drops it again.
+                    await on_thread(db, self._write_lock.acquire)
+                    try:
+                        # Inside the try: cancelled while waiting here, the BEGIN
+                        # still runs on aiosqlite's thread, and the rollback queued
+                        # after it must close the transaction again.
+                        await db.execute("BEGIN IMMEDIATE")
+                        yield db
+                    except BaseException:
+                        # Shielded: a second cancellation must not leave the
+                        # connection inside an open transaction holding the lock.
+                        await asyncio.shield(db.rollback())
+                        raise
+                    await asyncio.shield(db.commit())
+                    self._checkpointer.wrote()
+                finally:
+                    await asyncio.shield(on_thread(db, self._write_lock.release))
 
     async def check(self) -> None:
         async with self._read() as db:
             await scalar(db, "SELECT 1")
+        # A file that reads fine may still take no writes: a full disk must fail
+        # readiness, not every message. The probe writes next to the database.
+        await asyncio.to_thread(probe_writable, self.path.parent, "store")
 
     # -- users -----------------------------------------------------------------
     async def create_user(self, username: str, password_hash: str) -> User:
@@ -389,9 +410,7 @@ class SqliteStore(SqliteConversations):
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         async with self._read() as db:
-            row = await one(
-                db, "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,)
-            )
+            row = await one(db, "SELECT * FROM refresh_tokens WHERE token_hash = ?", (token_hash,))
         return None if row is None else _refresh_token(row)
 
     async def use_refresh_token(self, token_hash: str, now: int) -> RefreshToken | None:
@@ -415,6 +434,28 @@ class SqliteStore(SqliteConversations):
     async def revoke_user_refresh_tokens(self, user_id: str) -> None:
         async with self._write() as db:
             await db.execute("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", (user_id,))
+
+    # -- revoked access tokens -------------------------------------------------
+    async def revoke_access_token(self, jti: str, expires_at: int) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "DELETE FROM revoked_access_tokens WHERE expires_at <= ?", (now_ms() // 1000,)
+            )
+            await db.execute(
+                "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (jti)"
+                " DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+                (jti, expires_at),
+            )
+
+    async def is_access_token_revoked(self, jti: str) -> bool:
+        async with self._read() as db:
+            row = await one(
+                db,
+                "SELECT 1 FROM revoked_access_tokens WHERE jti = ? AND expires_at > ?",
+                (jti, now_ms() // 1000),
+            )
+        return row is not None
 
     # -- rooms and membership --------------------------------------------------
     async def create_room(self, room: Room) -> Room:
@@ -522,7 +563,8 @@ class SqliteStore(SqliteConversations):
     async def append_message(self, new: NewMessage) -> tuple[Message, bool]:
         # Group commit: appends arriving together share one transaction and one
         # trip to the database thread (see sqlite_appends).
-        return await self._appends.append(new)
+        with sqlite_failures(self.path):
+            return await self._appends.append(new)
 
     async def _run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` on the writer's thread, under the write lock.
@@ -540,7 +582,7 @@ class SqliteStore(SqliteConversations):
                 with lock:
                     return fn(conn)
 
-            result = await on_thread(db, locked, db._conn)
+            result = await on_thread(db, locked, sqlite_connection(db))
             self._checkpointer.wrote()
             return result
 
@@ -613,4 +655,3 @@ def _room_params(room: Room) -> tuple[str, str, str, str | None, int, str, int]:
         room.topic,
         int(room.voice),
     )
-

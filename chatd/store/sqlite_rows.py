@@ -10,6 +10,7 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
+from chatd._compat import run_on_sqlite_thread, sqlite_connection
 from chatd.store.base import Attachment, Mention, Message
 
 T = TypeVar("T")
@@ -78,14 +79,11 @@ def _run(conn: sqlite3.Connection, sql: str, params: Sequence[Any], fetch: Fetch
 
 async def on_thread(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
     """Run `fn(*args)` on the connection's thread, in order with its other calls."""
-    # aiosqlite has no public "run this on your thread"; _execute is the method
-    # all its own calls go through (the contract suites cover it).
-    result: T = await db._execute(fn, *args)  # type: ignore[no-untyped-call]
-    return result
+    return await run_on_sqlite_thread(db, fn, *args)
 
 
 async def _query(db: aiosqlite.Connection, sql: str, params: Sequence[Any], fetch: Fetch) -> Any:
-    return await on_thread(db, _run, db._conn, sql, params, fetch)
+    return await on_thread(db, _run, sqlite_connection(db), sql, params, fetch)
 
 
 async def scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -12,6 +12,8 @@ const BACKOFF_MAX_MS = 15_000;
 const PING_EVERY_MS = 25_000;
 const PONG_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
+/** Rooms one resume map may name (the server refuses larger ones). */
+const MAX_RESUME_ROOMS = 500;
 /** Re-authenticate this long before the access token expires. */
 const REAUTH_MARGIN_S = 60;
 
@@ -64,6 +66,7 @@ export class Socket extends EventTarget {
     this.outbox = new Map(); // nonce -> {frame, resolve, reject, ref}
     this.unsupported = new Set(); // frame types the server answered with unknown_type
     this._refCounter = 0;
+    this._helloResume = null; // the watermarks the last hello carried
     this._timers = { reconnect: null, ping: null, pong: null, reauth: null };
     this._stopped = false;
     this._onOnline = () => this.reconnectNow();
@@ -105,7 +108,11 @@ export class Socket extends EventTarget {
     this.ws = ws;
     ws.onopen = async () => {
       if (this.api.secondsLeft < 30) await this.api.refresh().catch(() => false);
-      if (this.ws === ws) ws.send(JSON.stringify({ type: "hello", token: this.api.token }));
+      if (this.ws !== ws) return;
+      // The rooms we know go in hello: the server replays each before any of its
+      // live events, so nothing arrives twice or out of order (see _resume).
+      this._helloResume = Object.fromEntries(Object.entries(this._watermarks()).slice(0, MAX_RESUME_ROOMS));
+      ws.send(JSON.stringify({ type: "hello", token: this.api.token, resume: this._helloResume }));
     };
     ws.onmessage = (event) => {
       if (this.ws !== ws) return;
@@ -284,15 +291,29 @@ export class Socket extends EventTarget {
     if (!this.seqs.has(room)) this.seqs.set(room, new SeqTracker(lastSeq));
   }
 
-  /** Ask for every event after our watermark in each room (and presence snapshots). */
+  /** Every tracked room's watermark: `{room: seq}` (own keys even for "__proto__"). */
+  _watermarks() {
+    return Object.fromEntries([...this.seqs].map(([room, tracker]) => [room, tracker.upto]));
+  }
+
+  /**
+   * Rooms `ready` listed that hello did not resume (the first connect, joined
+   * elsewhere meanwhile, or past the 500 one map may name): ask for every event after `ready`'s lastSeq, which closes
+   * the window between that snapshot and live delivery. Events that came live in
+   * between may precede the replayed ones; the trackers put both in place.
+   */
   _resume() {
-    const rooms = {};
-    for (const [room, tracker] of this.seqs) rooms[room] = tracker.upto;
-    this.request({ type: "resume", rooms }).catch((err) => {
-      if (err.code !== "disconnected") console.warn("chatd: resume failed", err);
-      // The outbox still goes out: the server dedupes by nonce.
-      this._flushOutbox();
-    });
+    const hello = this._helloResume || {};
+    const left = Object.entries(this._watermarks()).filter(([room]) => !Object.hasOwn(hello, room));
+    // None left: hello's `resumed` flushes the outbox.
+    for (let i = 0; i < left.length; i += MAX_RESUME_ROOMS) {
+      const rooms = Object.fromEntries(left.slice(i, i + MAX_RESUME_ROOMS));
+      this.request({ type: "resume", rooms }).catch((err) => {
+        if (err.code !== "disconnected") console.warn("chatd: resume failed", err);
+        // The outbox still goes out: the server dedupes by nonce.
+        this._flushOutbox();
+      });
+    }
   }
 
   // -- frames out --------------------------------------------------------------------

@@ -211,6 +211,41 @@ async def test_unknown_refresh_tokens_are_none(store: Store) -> None:
     assert await store.use_refresh_token("nope", now=1) is None
 
 
+# -- revoked access tokens ---------------------------------------------------------
+
+
+async def test_a_revoked_access_token_stays_revoked_until_it_expires(store: Store) -> None:
+    now = now_ms() // 1000
+    assert not await store.is_access_token_revoked("jti-1")
+
+    await store.revoke_access_token("jti-1", now + 900)
+    await store.revoke_access_token("jti-1", now + 900)  # a second logout is harmless
+
+    assert await store.is_access_token_revoked("jti-1")
+    assert not await store.is_access_token_revoked("jti-2")
+    await store.revoke_access_token("jti-old", now - 1)
+    assert not await store.is_access_token_revoked("jti-old")
+
+
+async def test_revoking_drops_entries_of_expired_tokens(store: Store) -> None:
+    now = now_ms() // 1000
+    await store.revoke_access_token("expired", now - 60)
+    await store.revoke_access_token("live", now + 900)
+
+    assert await _revoked_jtis(store) == ["live"]
+
+
+async def _revoked_jtis(store: Store) -> list[str]:
+    """Every stored revocation entry, expired or not (reads the adapter's own storage)."""
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(store.path) as db:
+            rows = db.execute("SELECT jti FROM revoked_access_tokens ORDER BY jti").fetchall()
+        return [row[0] for row in rows]
+    assert isinstance(store, MongoStore)
+    collection = store.database["revoked_access_tokens"]
+    return sorted([doc["_id"] async for doc in collection.find({}, projection={"_id": 1})])
+
+
 # -- rooms -------------------------------------------------------------------------
 
 
@@ -1127,6 +1162,27 @@ async def test_sqlite_migrates_a_new_file_to_the_latest_version_once(
     try:
         assert not any("migrated" in r.message for r in caplog.records)
         assert _pragma(db_path, "user_version") == SCHEMA_VERSION
+        assert await reopened.get_user_by_name("alice") is not None
+    finally:
+        await reopened.close()
+
+
+async def test_sqlite_migrates_a_file_of_the_previous_version_to_keep_revocations(
+    db_path: Path,
+) -> None:
+    store = await SqliteStore.open(db_path)
+    await store.create_user("Alice", "hash")
+    await store.close()
+    # What a file written by the previous chatd looks like.
+    with sqlite3.connect(db_path) as db:
+        db.execute("DROP TABLE revoked_access_tokens")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+
+    reopened = await SqliteStore.open(db_path)
+    try:
+        assert _pragma(db_path, "user_version") == SCHEMA_VERSION
+        await reopened.revoke_access_token("jti", now_ms() // 1000 + 60)
+        assert await reopened.is_access_token_revoked("jti")
         assert await reopened.get_user_by_name("alice") is not None
     finally:
         await reopened.close()

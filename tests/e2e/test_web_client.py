@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from playwright.sync_api import Page, expect
@@ -145,6 +146,8 @@ def test_messages_sent_while_offline_arrive_exactly_once(users):
     send(bob, "before the drop")
     wait_for_message(alice, "before the drop")
 
+    sent: list[dict] = []
+    alice.on("websocket", lambda ws: ws.on("framesent", lambda data: sent.append(json.loads(data))))
     alice.context.set_offline(True)
     expect(alice.locator(".conn-banner")).to_contain_text("offline")
     expect(alice.get_by_role("status").filter(has_text="Reconnecting")).to_be_visible()
@@ -177,6 +180,10 @@ def test_messages_sent_while_offline_arrive_exactly_once(users):
         "queued while offline"
     ]
     assert bob_name
+    # The way back resumed in hello (no window for live events before the replay).
+    hello = next(f for f in sent if f["type"] == "hello")
+    assert hello["resume"].get(room, 0) >= 1, hello
+    assert not [f for f in sent if f["type"] == "resume"]
 
 
 def test_markup_in_messages_renders_as_text(users):

@@ -7,6 +7,7 @@ otherwise, so every live delivery here crosses nodes through the broker.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -481,6 +482,33 @@ async def test_search_filters_and_pages(clients: MakeClient):
 
 
 # -- resume ------------------------------------------------------------------------------------
+
+
+async def test_a_resumed_client_does_not_get_again_what_this_node_delivers_late(
+    clients: MakeClient, start_server: Any, shared_settings: Settings
+):
+    """A node that stored an event and died before publishing it: the client had it,
+    and the node it resumes on delivers it only when a later event shows the gap."""
+    alice, bob = await clients(1), await clients(1)
+    room = await in_a_room(alice, bob)
+    # A node on the same store with a broker of its own: what it stores, no other
+    # node hears of (as if it died right after storing).
+    loner = await start_server(settings=dataclasses.replace(shared_settings, redis_url=None))
+    await bob.ws.close()
+    bob_there = ChatClient(loner)
+    bob_there.token = bob.token
+    await bob_there.connect()
+    unpublished = await say(bob_there, room, "stored, never published")
+    await bob_there.close()
+
+    await bob.connect(resume={room: unpublished["seq"]})
+    assert (await bob.expect("resumed"))["rooms"] == {room: unpublished["seq"]}
+    later = await say(alice, room, "later")
+    await bob.expect("message", id=later["id"])
+    seen = [f["seq"] for f in bob.backlog + await bob.drain() if "seq" in f]
+    assert unpublished["seq"] not in seen, "bob had it before he came back"
+
+
 
 
 async def test_resume_replays_edits_deletes_and_reactions_in_seq_order(clients: MakeClient):

@@ -26,15 +26,21 @@ class Recorder:
     """Stands where a Connection stands in the hub: records what it is sent."""
 
     id: str = "conn-a"
-    rooms: set[str] = field(default_factory=set)
+    rooms: dict[str, int | None] = field(default_factory=dict)
     received: list[int] = field(default_factory=list)
     user: User = field(default_factory=lambda: User("u1", "alice", "x", 0))
 
-    def join_room(self, room_id: str) -> None:
-        self.rooms.add(room_id)
+    def join_room(self, room_id: str, live_from: int | None) -> None:
+        self.rooms[room_id] = live_from
 
     def leave_room(self, room_id: str) -> None:
-        self.rooms.discard(room_id)
+        self.rooms.pop(room_id, None)
+
+    def live_from(self, room_id: str) -> int | None:
+        return self.rooms.get(room_id)
+
+    def set_live_from(self, room_id: str, seq: int) -> None:
+        self.rooms[room_id] = seq
 
     def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
         self.received.append(seq)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -222,3 +223,108 @@ async def test_redis_restarting_under_traffic_loses_nothing(tmp_path, restartabl
     finally:
         a.stop_quietly()
         b.stop_quietly()
+
+
+#: Receivers moved off the killed node, rooms, and seconds of traffic before and
+#: after the kill: enough that live events land between a reconnected socket's
+#: `ready` and its `resume` frame in every run (the old server sent those twice).
+FAILOVER_RECEIVERS = 8
+FAILOVER_ROOMS = 3
+FAILOVER_TRAFFIC_SECONDS = 1.5
+
+
+@pytest.mark.parametrize("resume_in", ["hello", "frame"])
+async def test_receivers_moved_off_a_killed_node_get_each_event_once(cluster, people, resume_in):
+    """kill -9 the receivers' node under traffic; they reconnect to the survivor and resume.
+
+    `hello`: the resume map rides in hello, so every room's seqs on the new socket
+    run from the last one had, without a gap, a repeat or anything out of order.
+    `frame`: a `resume` frame after `ready`: events live before it may come first,
+    but none twice, and every event exactly once over both sockets.
+    """
+    a, b = cluster
+    rooms = [unique_name("room-") for _ in range(FAILOVER_ROOMS)]
+    senders = [await people(b) for _ in rooms]
+    receivers = [await people(a) for _ in range(FAILOVER_RECEIVERS)]
+    for sender, room in zip(senders, rooms, strict=True):
+        await sender.request({"type": "join", "room": room})
+    for receiver in receivers:
+        for room in rooms:
+            await receiver.request({"type": "join", "room": room})
+        receiver.backlog.clear()
+
+    acked: dict[str, list[int]] = {room: [] for room in rooms}
+    sending = True
+
+    async def send(sender: ChatClient, room: str) -> None:
+        while sending:
+            nonce = unique_name("n")
+            frame = {"type": "message", "room": room, "text": nonce, "nonce": nonce}
+            reply = await sender.request(frame)
+            if reply["type"] == "ack":
+                acked[room].append(reply["seq"])
+            else:  # rate_limited: wait as told
+                await asyncio.sleep(reply.get("retryAfter", 0.1))
+
+    async def pump(receiver: ChatClient, seen: list[dict]) -> None:
+        """Record the socket's room events and `resumed` until it closes."""
+        seen.extend(receiver.backlog)
+        receiver.backlog.clear()
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            while True:
+                seen.append(await receiver.recv(timeout=60))
+
+    before: list[list[dict]] = [[] for _ in receivers]
+    after: list[list[dict]] = [[] for _ in receivers]
+    pumps = [asyncio.create_task(pump(r, seen)) for r, seen in zip(receivers, before, strict=True)]
+    traffic = [asyncio.create_task(send(s, room)) for s, room in zip(senders, rooms, strict=True)]
+    await asyncio.sleep(FAILOVER_TRAFFIC_SECONDS)
+    a.kill()
+    await asyncio.wait_for(asyncio.gather(*pumps), 10)  # every socket on A closed
+
+    async def move(receiver: ChatClient, had: list[dict], seen: list[dict]) -> None:
+        last = {room: max(room_seqs(had, room), default=0) for room in rooms}
+        receiver.base_url = b.url
+        if resume_in == "hello":
+            await receiver.connect(resume=last)
+        else:
+            await receiver.connect()
+            await receiver.send({"type": "resume", "rooms": last, "ref": "res"})
+        await pump(receiver, seen)
+
+    pumps = [
+        asyncio.create_task(move(r, had, seen))
+        for r, had, seen in zip(receivers, before, after, strict=True)
+    ]
+    await asyncio.sleep(FAILOVER_TRAFFIC_SECONDS)
+    sending = False
+    await asyncio.gather(*traffic)
+    final = {room: max(acked[room]) for room in rooms}
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(
+        max(room_seqs(seen, room), default=0) < final[room] for seen in after for room in rooms
+    ):
+        assert asyncio.get_running_loop().time() < deadline, "a receiver never caught up"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # anything sent twice, late, arrives too
+    for pumping in pumps:
+        pumping.cancel()
+
+    for had, seen in zip(before, after, strict=True):
+        assert [f for f in seen if f["type"] == "resumed"], "the resume was answered"
+        for room in rooms:
+            old, new = room_seqs(had, room), room_seqs(seen, room)
+            assert old == sorted(set(old)), "live delivery on node A was in order"
+            assert set(acked[room]) <= set(old + new), "every acked message arrived"
+            assert sorted(old + new) == list(range(1, final[room] + 1)), (
+                f"{room}: each event exactly once over both sockets; the new one got {new}"
+            )
+            if resume_in == "hello":
+                assert new == list(range(len(old) + 1, final[room] + 1)), (
+                    f"{room}: after hello.resume, in order from the last seq had: {new}"
+                )
+
+
+def room_seqs(frames: list[dict], room: str) -> list[int]:
+    """The seqs of a room's messages in the order a socket received them."""
+    return [f["seq"] for f in frames if f["type"] == "message" and f["room"] == room]

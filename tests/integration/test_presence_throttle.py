@@ -31,14 +31,20 @@ class Member:
 
     id: str
     user: User
-    rooms: set[str] = field(default_factory=set)
+    rooms: dict[str, int | None] = field(default_factory=dict)
     presence: list[list[str]] = field(default_factory=list)
 
-    def join_room(self, room_id: str) -> None:
-        self.rooms.add(room_id)
+    def join_room(self, room_id: str, live_from: int | None) -> None:
+        self.rooms[room_id] = live_from
 
     def leave_room(self, room_id: str) -> None:
-        self.rooms.discard(room_id)
+        self.rooms.pop(room_id, None)
+
+    def live_from(self, room_id: str) -> int | None:
+        return self.rooms.get(room_id)
+
+    def set_live_from(self, room_id: str, seq: int) -> None:
+        self.rooms[room_id] = seq
 
     def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
         pass

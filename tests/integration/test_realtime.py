@@ -254,6 +254,102 @@ async def test_resume_replays_missed_messages_in_order_exactly_once(server, clie
     assert [f["seq"] for f in replayed] == missed
 
 
+async def test_a_resume_frame_never_resends_what_the_socket_had_live(clients):
+    """Events live between `ready` and `resume` go out once: the replay stops below them."""
+    alice, bob = await clients(), await clients()
+    room = room_name()
+    for c in (alice, bob):
+        await c.request({"type": "join", "room": room})
+    first = await alice.request({"type": "message", "room": room, "text": "seen"})
+    await bob.expect("message", id=first["id"])
+    await bob.ws.close()
+    missed = [
+        (await alice.request({"type": "message", "room": room, "text": f"missed {i}"}))["seq"]
+        for i in range(3)
+    ]
+    await bob.connect()
+    live = [
+        (await alice.request({"type": "message", "room": room, "text": f"live {i}"}))["seq"]
+        for i in range(2)
+    ]
+    for seq in live:
+        await bob.expect("message", room=room, seq=seq)
+    await bob.send({"type": "resume", "rooms": {room: first["seq"]}, "ref": "res"})
+    resumed = await bob.expect("resumed", ref="res")
+    after = await alice.request({"type": "message", "room": room, "text": "after"})
+    await bob.expect("message", room=room, seq=after["seq"])
+    later = [f["seq"] for f in bob.backlog + await bob.drain() if f["type"] == "message"]
+    assert later == missed, "the replay sent only the missed events, and the rest once"
+    assert resumed["rooms"] == {room: missed[-1]}
+    # A second resume from the same point has nothing left to send.
+    await bob.send({"type": "resume", "rooms": {room: first["seq"]}, "ref": "again"})
+    await bob.expect("resumed", ref="again")
+    assert not [f for f in bob.backlog + await bob.drain() if f["type"] == "message"]
+
+
+async def test_hello_resume_replays_before_anything_live(clients):
+    alice, bob = await clients(), await clients()
+    room, elsewhere = room_name(), room_name()
+    await alice.request({"type": "join", "room": elsewhere})
+    for c in (alice, bob):
+        await c.request({"type": "join", "room": room})
+    first = await alice.request({"type": "message", "room": room, "text": "seen"})
+    await bob.expect("message", id=first["id"])
+    await bob.ws.close()
+    missed = [
+        (await alice.request({"type": "message", "room": room, "text": f"missed {i}"}))["seq"]
+        for i in range(3)
+    ]
+    # A room bob is not in is left out: `ready` says which rooms he has.
+    await bob.connect(resume={room: first["seq"], elsewhere: 0})
+    resumed = await bob.expect("resumed")
+    assert resumed["rooms"] == {room: missed[-1]}
+    replayed = [f["seq"] for f in bob.backlog if f["type"] == "message"]
+    assert replayed == missed
+    bob.backlog.clear()
+    after = await alice.request({"type": "message", "room": room, "text": "after"})
+    await bob.expect("message", room=room, seq=after["seq"])
+    assert not [f for f in bob.backlog + await bob.drain() if f["type"] == "message"]
+
+
+@pytest.mark.parametrize(
+    "resume", [{"room": -1}, {"bad room!": 1}, [1], {"room": "1"}, {f"r{i}": 0 for i in range(501)}]
+)
+async def test_hello_with_a_malformed_resume_is_refused(clients, resume):
+    bob = await clients(connect=False)
+    bob.ws = await bob.session.ws_connect(bob.base_url + "/ws")
+    await bob.send({"type": "hello", "token": bob.token, "resume": resume})
+    code, frames_seen = await bob.closed()
+    assert code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    assert frames_seen[0]["code"] == "invalid" and "resume" in frames_seen[0]["fields"]
+
+
+async def test_resumes_in_hello_count_against_the_resume_limit(clients):
+    bob = await clients()
+    room = room_name()
+    await bob.request({"type": "join", "room": room})
+    await bob.ws.close()
+    for _ in range(5):  # the burst
+        await bob.connect(resume={room: 0})
+        await bob.expect("resumed")
+        await bob.ws.close()
+    bob.ws = await bob.session.ws_connect(bob.base_url + "/ws")
+    await bob.send({"type": "hello", "token": bob.token, "resume": {room: 0}})
+    code, frames_seen = await bob.closed()
+    assert code == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+    assert frames_seen[0]["code"] == "rate_limited" and frames_seen[0]["retryAfter"] > 0
+    # Without rooms to replay (a first connect), or without resume, hello is not limited.
+    await bob.connect(resume={})
+    assert (await bob.expect("resumed"))["rooms"] == {}
+    await bob.connect()
+
+
+async def test_hello_on_an_open_socket_takes_no_resume(clients):
+    bob = await clients()
+    reply = await bob.request({"type": "hello", "token": bob.token, "resume": {}})
+    assert reply["type"] == "error" and reply["code"] == "invalid" and "resume" in reply["fields"]
+
+
 async def test_resume_for_a_room_you_are_not_in_is_refused(clients):
     alice, bob = await clients(), await clients()
     room = room_name()

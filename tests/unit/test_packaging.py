@@ -23,10 +23,12 @@ def _dotted(base: str, root: Path, directory: Path) -> str:
     return ".".join([base, *directory.relative_to(root).parts])
 
 
-def test_every_python_package_is_listed():
+def test_every_python_package_and_data_directory_is_listed():
     package_root = ROOT / "chatd"
     packages = {
-        _dotted("chatd", package_root, init.parent) for init in package_root.rglob("__init__.py")
+        _dotted("chatd", package_root, path.parent)
+        for path in package_root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     }
     assert packages - _listed_packages() == set()
 
