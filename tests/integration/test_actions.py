@@ -183,14 +183,20 @@ class Socket:
 
     user: User
     id: str = field(default_factory=new_id)
-    rooms: set[str] = field(default_factory=set)
+    rooms: dict[str, int | None] = field(default_factory=dict)
     frames: list[dict[str, Any]] = field(default_factory=list)
 
-    def join_room(self, room_id: str) -> None:
-        self.rooms.add(room_id)
+    def join_room(self, room_id: str, live_from: int | None) -> None:
+        self.rooms[room_id] = live_from
 
     def leave_room(self, room_id: str) -> None:
-        self.rooms.discard(room_id)
+        self.rooms.pop(room_id, None)
+
+    def live_from(self, room_id: str) -> int | None:
+        return self.rooms.get(room_id)
+
+    def set_live_from(self, room_id: str, seq: int) -> None:
+        self.rooms[room_id] = seq
 
     def send(self, frame: dict[str, Any]) -> None:
         self.frames.append(frame)
