@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from chatd.api import auth as auth_views
 from chatd.api import dms as dms_api
 from chatd.api import downloads as downloads_api
 from chatd.api import ice as ice_api
@@ -14,17 +15,20 @@ from chatd.api import rooms as rooms_api
 from chatd.api import search as search_api
 from chatd.api import threads as threads_api
 from chatd.api import uploads as uploads_api
-from chatd.api.errors import error_middleware
-from chatd.api.openapi import build_spec
-from chatd.auth import views as auth_views
-from chatd.auth.middleware import auth_middleware
-from chatd.gateway import WEBSOCKET_PATH, outside_websockets, websocket
-from chatd.health import healthz, readyz
-from chatd.jsonutil import dumps
 from chatd.keys import OUTAGES, SETTINGS
-from chatd.outages import OutageLog
-from chatd.realtime import close_sockets, realtime_context
-from chatd.resources import (
+from chatd.realtime.gateway import WEBSOCKET_PATH, outside_websockets, websocket
+from chatd.realtime.router import HandlerSpec
+from chatd.settings import Settings
+from chatd.util.jsonutil import dumps
+from chatd.util.outages import OutageLog
+from chatd.web.auth import auth_middleware
+from chatd.web.errors import error_middleware
+from chatd.web.health import healthz, readyz
+from chatd.web.openapi import build_spec
+from chatd.web.security import add_security_headers
+from chatd.web.webui import setup_web
+from chatd.wiring.realtime import close_sockets, realtime_context
+from chatd.wiring.resources import (
     auth_context,
     broker_context,
     data_dir_context,
@@ -33,10 +37,6 @@ from chatd.resources import (
     intake_context,
     store_context,
 )
-from chatd.router import HandlerSpec
-from chatd.security import add_security_headers
-from chatd.settings import Settings
-from chatd.webui import setup_web
 
 
 def create_app(
@@ -51,7 +51,7 @@ def create_app(
         middlewares=[outside_websockets(error_middleware), outside_websockets(auth_middleware)]
     )
     app[SETTINGS] = settings
-    app[OUTAGES] = OutageLog(logging.getLogger("chatd.outages"))
+    app[OUTAGES] = OutageLog(logging.getLogger("chatd.util.outages"))
     app.cleanup_ctx.extend(
         [
             data_dir_context,

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from chatd import __version__, gc_policy
+from chatd import __version__
 from chatd.app import create_app
 from chatd.settings import SettingsError, load_settings
+from chatd.wiring import gc_policy
 
 logger = logging.getLogger("chatd")
 

@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
-from chatd.actions.deps import ActionDeps
-from chatd.auth.service import AuthService
-from chatd.broker import Broker
-from chatd.files import FileStore
-from chatd.files.intake import FileIntake
-from chatd.hub import Hub
-from chatd.liveness import SocketClock
-from chatd.outages import OutageLog
-from chatd.router import FrameRouter
-from chatd.settings import Settings
-from chatd.socket_caps import SocketCaps
-from chatd.store import Store
+# Types only: at run time this module imports nothing of chatd's, so any
+# layer can name a slot without loading the layers that fill it.
+if TYPE_CHECKING:
+    from chatd.actions.deps import ActionDeps
+    from chatd.auth.service import AuthService
+    from chatd.broker import Broker
+    from chatd.fanout.hub import Hub
+    from chatd.files import FileStore
+    from chatd.files.intake import FileIntake
+    from chatd.realtime.liveness import SocketClock
+    from chatd.realtime.router import FrameRouter
+    from chatd.realtime.socket_caps import SocketCaps
+    from chatd.settings import Settings
+    from chatd.store import Store
+    from chatd.util.outages import OutageLog
 
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-BROKER = web.AppKey("broker", Broker)
-FILES = web.AppKey("files", FileStore)
-INTAKE = web.AppKey("intake", FileIntake)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+STORE: web.AppKey[Store] = web.AppKey("store")
+BROKER: web.AppKey[Broker] = web.AppKey("broker")
+FILES: web.AppKey[FileStore] = web.AppKey("files")
+INTAKE: web.AppKey[FileIntake] = web.AppKey("intake")
 #: The web client's Content-Security-Policy when it differs from the default
 #: (S3 downloads are redirects to the bucket's origin, which it must allow).
-CONTENT_POLICY = web.AppKey("content_policy", str)
-AUTH = web.AppKey("auth", AuthService)
-HUB = web.AppKey("hub", Hub)
-ROUTER = web.AppKey("router", FrameRouter)
+CONTENT_POLICY: web.AppKey[str] = web.AppKey("content_policy")
+AUTH: web.AppKey[AuthService] = web.AppKey("auth")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+ROUTER: web.AppKey[FrameRouter] = web.AppKey("router")
 #: The use-case actions' services, for REST views (handlers get them in Services).
-ACTIONS = web.AppKey("actions", ActionDeps)
-SOCKET_CLOCK = web.AppKey("socket_clock", SocketClock)
-SOCKET_CAPS = web.AppKey("socket_caps", SocketCaps)
+ACTIONS: web.AppKey[ActionDeps] = web.AppKey("actions")
+SOCKET_CLOCK: web.AppKey[SocketClock] = web.AppKey("socket_clock")
+SOCKET_CAPS: web.AppKey[SocketCaps] = web.AppKey("socket_caps")
 #: Outages seen by REST views and WebSocket handshakes (one warning per kind).
-OUTAGES = web.AppKey("outages", OutageLog)
+OUTAGES: web.AppKey[OutageLog] = web.AppKey("outages")

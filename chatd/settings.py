@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from chatd.private_files import PRIVATE_FILE_MODE, make_private_dirs, tighten_file
+from chatd.util.private_files import PRIVATE_FILE_MODE, make_private_dirs, tighten_file
 
 #: Multi-node deployments share tokens across processes; a short secret there is
 #: a guessable one. 32 bytes matches HS256's own key size recommendation.

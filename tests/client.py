@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from chatd.protocol import check_server_frame
+from chatd.wire.protocol import check_server_frame
 
 PASSWORD = "correct horse battery"
 

@@ -89,7 +89,7 @@ async def _wait_port(port: int, proc: ManagedProcess, timeout_s: float = 15) -> 
 
 
 async def measure(ctx: ScenarioContext, store: Any, messages: int) -> dict[str, Any]:
-    from chatd.store import NewMessage, Room, RoomKind
+    from chatd.models import NewMessage, Room, RoomKind
 
     sz = ctx.sizes
     now_ms = int(time.time() * 1000)

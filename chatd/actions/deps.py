@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatd.errors import NotFound
+from chatd.fanout.hub import Hub
 from chatd.files import FileStore
-from chatd.hub import Hub
-from chatd.store import Room, Store
+from chatd.models import Room
+from chatd.store import Store
 
 #: Tells the actor "done: this message, at this event seq" once the change is
 #: stored and before anyone else hears of it (a frame adapter's `ack`), so the

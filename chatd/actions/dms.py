@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 from chatd.actions.deps import ActionDeps
 from chatd.actions.rooms import announce_join
-from chatd.clock import now_ms
-from chatd.dms import DM_SIZE_RULE, MAX_DM_MEMBERS, check_is_the_dm, dm_json, dm_room_id
+from chatd.domain.dms import DM_SIZE_RULE, MAX_DM_MEMBERS, check_is_the_dm, dm_json, dm_room_id
 from chatd.errors import Invalid
-from chatd.store import Room, RoomKind, Store, User
+from chatd.models import Room, RoomKind, User
+from chatd.store import Store
+from chatd.util.clock import now_ms
 
 
 async def open_dm(deps: ActionDeps, opener: User, usernames: Sequence[str]) -> Room:

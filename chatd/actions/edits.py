@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from chatd import frames
 from chatd.actions.deps import Acknowledge, ActionDeps, Membership, ensure_member
+from chatd.domain.mentions import resolve_mentions
 from chatd.errors import Forbidden, NotFound
 from chatd.files import FileStore
-from chatd.mentions import resolve_mentions
-from chatd.store import Message, RoomKind, Store, User
+from chatd.models import Message, RoomKind, User
+from chatd.store import Store
+from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
 

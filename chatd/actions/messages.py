@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chatd import frames
 from chatd.actions.deps import Acknowledge, ActionDeps, Membership, ensure_member
+from chatd.domain.mentions import resolve_mentions
+from chatd.domain.readstate import notify_mentions
 from chatd.errors import Invalid
-from chatd.mentions import resolve_mentions
-from chatd.readstate import notify_mentions
-from chatd.store import Attachment, Message, NewMessage, Store, User
+from chatd.models import Attachment, Message, NewMessage, User
+from chatd.store import Store
+from chatd.wire import frames
 
 #: Long enough for a code snippet, short enough to read (Discord allows 2,000).
 MAX_MESSAGE_CHARS = 4000

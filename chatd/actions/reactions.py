@@ -6,10 +6,10 @@ one changes nothing, takes no seq and is acknowledged with the existing state.
 
 from __future__ import annotations
 
-from chatd import frames
 from chatd.actions.deps import Acknowledge, ActionDeps, Membership, ensure_member
 from chatd.errors import LimitReached, NotFound
-from chatd.store import ReactionChange, ReactionOp, User
+from chatd.models import ReactionChange, ReactionOp, User
+from chatd.wire import frames
 
 #: Distinct emoji on one message; beyond this a message is a sticker wall.
 MAX_EMOJI_PER_MESSAGE = 50

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from chatd import frames
 from chatd.actions.deps import ActionDeps, Membership, ensure_member
-from chatd.frames import Frame
-from chatd.readstate import push_unread
-from chatd.store import RoomKind, User
+from chatd.domain.readstate import push_unread
+from chatd.models import RoomKind, User
+from chatd.wire import frames
+from chatd.wire.frames import Frame
 
 
 async def mark_read(

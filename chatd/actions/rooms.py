@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatd import frames, rooms
 from chatd.actions.deps import ActionDeps, Membership, member_room
+from chatd.domain import rooms
 from chatd.errors import Invalid, NotFound, Refused
-from chatd.hub import Hub
-from chatd.store import Conflict, Room, RoomKind, User
+from chatd.fanout.hub import Hub
+from chatd.models import Room, RoomKind, User
+from chatd.store import Conflict
+from chatd.wire import frames
 
 
 async def create_room(

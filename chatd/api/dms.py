@@ -6,13 +6,13 @@ from aiohttp import web
 from marshmallow import Schema, fields, validate
 
 from chatd.actions.dms import open_dm
-from chatd.api.openapi import documented
-from chatd.api.parsing import parse_body
-from chatd.auth.middleware import current_user
-from chatd.auth.schemas import StrictSchema
-from chatd.dms import DM_SIZE_RULE, MAX_DM_MEMBERS, dm_json, list_dms
-from chatd.jsonutil import dumps
+from chatd.domain.dms import DM_SIZE_RULE, MAX_DM_MEMBERS, dm_json, list_dms
 from chatd.keys import ACTIONS, STORE
+from chatd.util.jsonutil import dumps
+from chatd.web.auth import current_user
+from chatd.web.openapi import documented
+from chatd.web.parsing import parse_body
+from chatd.web.schemas import StrictSchema
 
 _TAGS = ("dms",)
 

@@ -19,15 +19,15 @@ import time
 
 from aiohttp import web
 
-from chatd.api.openapi import documented
-from chatd.auth.middleware import CLAIMS, USER, bearer_token
+from chatd.api.auth import cookie_secure
 from chatd.auth.tokens import InvalidToken
-from chatd.auth.views import cookie_secure
 from chatd.files.base import content_disposition
 from chatd.files.kinds import serving
 from chatd.files.names import download_name, thumbnail_type
 from chatd.keys import AUTH, FILES, STORE
-from chatd.store import Attachment, User
+from chatd.models import Attachment, User
+from chatd.web.auth import CLAIMS, USER, bearer_token
+from chatd.web.openapi import documented
 
 logger = logging.getLogger(__name__)
 

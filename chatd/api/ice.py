@@ -18,11 +18,11 @@ from typing import Any
 from aiohttp import web
 from marshmallow import Schema, fields
 
-from chatd.api.openapi import documented
-from chatd.auth.middleware import current_user
-from chatd.jsonutil import dumps
 from chatd.keys import SETTINGS
 from chatd.settings import Settings
+from chatd.util.jsonutil import dumps
+from chatd.web.auth import current_user
+from chatd.web.openapi import documented
 
 #: Lifetime of TURN credentials. Clients fetch them per call; an hour covers
 #: the ICE restarts of a long call (established allocations are refreshed by

@@ -7,8 +7,9 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from chatd import frames
-from chatd.store import Message, Store
+from chatd.models import Message
+from chatd.store import Store
+from chatd.wire import frames
 
 
 class MessageListSchema(Schema):

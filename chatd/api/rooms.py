@@ -5,18 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 from marshmallow import Schema, fields, validate
 
-from chatd import frames, rooms
 from chatd.actions import rooms as actions
 from chatd.actions.deps import Membership, member_room
 from chatd.api.messages import MessageListSchema, messages_json
-from chatd.api.openapi import documented
-from chatd.api.parsing import parse_body, parse_query
-from chatd.auth.middleware import current_user
-from chatd.auth.schemas import StrictSchema
-from chatd.jsonutil import dumps
+from chatd.domain import rooms
 from chatd.keys import ACTIONS, BROKER, STORE
-from chatd.numbers import stored_int
-from chatd.store import Room
+from chatd.models import Room
+from chatd.util.jsonutil import dumps
+from chatd.web.auth import current_user
+from chatd.web.openapi import documented
+from chatd.web.parsing import parse_body, parse_query
+from chatd.web.schemas import StrictSchema
+from chatd.wire import frames
+from chatd.wire.numbers import stored_int
 
 #: The contract: with no cursor, the latest 100.
 DEFAULT_HISTORY = 100

@@ -14,17 +14,17 @@ from typing import Any, Final
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
 
-from chatd.api.errors import ApiError
 from chatd.api.messages import messages_json
-from chatd.api.openapi import documented
-from chatd.api.parsing import parse_query
-from chatd.auth.middleware import current_user
-from chatd.auth.schemas import StrictSchema
 from chatd.handlers.base import ROOM_ID_PATTERN
-from chatd.jsonutil import dumps
 from chatd.keys import STORE
-from chatd.numbers import stored_int
-from chatd.store import SearchQuery
+from chatd.models import SearchQuery
+from chatd.util.jsonutil import dumps
+from chatd.web.auth import current_user
+from chatd.web.errors import ApiError
+from chatd.web.openapi import documented
+from chatd.web.parsing import parse_query
+from chatd.web.schemas import StrictSchema
+from chatd.wire.numbers import stored_int
 
 DEFAULT_RESULTS: Final = 20
 MAX_RESULTS: Final = 100

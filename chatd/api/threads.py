@@ -5,14 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from marshmallow import Schema, fields
 
-from chatd.api.errors import ApiError
 from chatd.api.messages import messages_json
-from chatd.api.openapi import documented
-from chatd.api.parsing import parse_query
 from chatd.api.rooms import HistoryQuerySchema, readable_room
-from chatd.auth.middleware import current_user
-from chatd.jsonutil import dumps
 from chatd.keys import STORE
+from chatd.util.jsonutil import dumps
+from chatd.web.auth import current_user
+from chatd.web.errors import ApiError
+from chatd.web.openapi import documented
+from chatd.web.parsing import parse_query
 
 
 class ThreadSchema(Schema):

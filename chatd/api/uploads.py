@@ -19,20 +19,20 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 from marshmallow import Schema, fields, validate
 
-from chatd import frames
 from chatd.actions.deps import Membership, member_room
 from chatd.actions.messages import MAX_MESSAGE_CHARS, MAX_NONCE_CHARS, post_message
-from chatd.api.errors import ApiError
-from chatd.api.openapi import documented
-from chatd.api.parsing import validate as validate_fields
-from chatd.auth.middleware import current_user
-from chatd.auth.schemas import StrictSchema
 from chatd.files import FileTooLarge
 from chatd.files.intake import EmptyFile, FileIntake
 from chatd.files.names import file_key, upload_prefix
-from chatd.jsonutil import dumps
 from chatd.keys import ACTIONS, BROKER, INTAKE, SETTINGS
-from chatd.store import Attachment, Room, User
+from chatd.models import Attachment, Room, User
+from chatd.util.jsonutil import dumps
+from chatd.web.auth import current_user
+from chatd.web.errors import ApiError
+from chatd.web.openapi import documented
+from chatd.web.parsing import validate as validate_fields
+from chatd.web.schemas import StrictSchema
+from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
 

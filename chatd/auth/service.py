@@ -17,14 +17,14 @@ from chatd.auth.passwords import PasswordHasher
 from chatd.auth.throttle import LoginThrottle
 from chatd.auth.tokens import (
     REFRESH_TOKEN_SECONDS,
-    AccessClaims,
     AccessTokens,
     InvalidToken,
     hash_refresh_token,
     new_refresh_token,
 )
-from chatd.clock import new_id, now_ms
-from chatd.store import Conflict, RefreshToken, Store, User
+from chatd.models import AccessClaims, RefreshToken, User
+from chatd.store import Conflict, Store
+from chatd.util.clock import new_id, now_ms
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
 
 import jwt
+
+from chatd.models import AccessClaims
 
 ISSUER = "chatd"
 AUDIENCE = "chatd"
@@ -27,14 +28,6 @@ class InvalidToken(Exception):
         self.expired = expired
 
 
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    user_id: str
-    jti: str
-    issued_at: int
-    expires_at: int
-    #: The user's token version when issued; a password change bumps it.
-    version: int = 0
 
 
 class AccessTokens:

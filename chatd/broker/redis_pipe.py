@@ -36,7 +36,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.typing import EncodableT
 
 from chatd._compat import redis_stream_writer
-from chatd.futures import fail_all, settle
+from chatd.util.futures import fail_all, settle
 
 logger = logging.getLogger(__name__)
 

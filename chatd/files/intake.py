@@ -18,7 +18,7 @@ from chatd.files.base import FileStore
 from chatd.files.kinds import PREVIEW_TYPES, SNIFF_BYTES, sniff
 from chatd.files.names import display_name, thumbnail_key
 from chatd.files.previews import Previewer
-from chatd.store import Attachment
+from chatd.models import Attachment
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import puremagic
 
-from chatd.store import Attachment
+from chatd.models import Attachment
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from chatd.disk import disk_failures, probe_writable
 from chatd.files.base import FileStore, FileStoreUnavailable, FileTooLarge, StoredFile
-from chatd.private_files import make_private_dirs, private_dir
+from chatd.util.disk import disk_failures, probe_writable
+from chatd.util.private_files import make_private_dirs, private_dir
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 import secrets
 
-from chatd.text import one_line
+from chatd.util.text import one_line
 
 #: Longest display name kept (characters), as most file systems allow.
 MAX_NAME_CHARS = 255

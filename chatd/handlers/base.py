@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from chatd import frames
-from chatd.connection import Connection
 from chatd.errors import Refused
-from chatd.services import Services
-from chatd.store import User
+from chatd.fanout.connection import Connection
+from chatd.models import User
+from chatd.realtime.services import Services
+from chatd.wire import frames
 
 #: Room ids are short and URL-safe; anything else is refused before lookup.
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"

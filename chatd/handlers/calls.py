@@ -12,8 +12,7 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, fields, validate
 
-from chatd import frames
-from chatd.calls import Calls
+from chatd.domain.calls import Calls
 from chatd.handlers.base import (
     FrameContext,
     FrameError,
@@ -23,6 +22,7 @@ from chatd.handlers.base import (
     RoomFrameSchema,
     room_field,
 )
+from chatd.wire import frames
 
 #: Largest SDP accepted. Audio + video + a screen track with every codec Chrome
 #: offers is ~8-12 KB; 32 KB leaves room for simulcast while keeping a

@@ -8,10 +8,10 @@ from marshmallow import ValidationError, fields
 
 from chatd.actions.deps import Membership
 from chatd.actions.reactions import change_reaction
-from chatd.emoji import is_reaction
+from chatd.domain.emoji import is_reaction
 from chatd.handlers.base import FrameContext, FrameSchema, Handler, RateLimit, room_field
 from chatd.handlers.messages import message_id_field
-from chatd.store import ReactionOp
+from chatd.models import ReactionOp
 
 
 def _emoji(value: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from chatd.actions.deps import Membership
 from chatd.actions.reads import mark_read
 from chatd.handlers.base import FrameContext, FrameSchema, Handler, RateLimit, room_field
-from chatd.numbers import stored_int
+from chatd.wire.numbers import stored_int
 
 
 class ReadFrameSchema(FrameSchema):

@@ -11,10 +11,10 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from chatd import frames
+from chatd.fanout.replay import replay_room
 from chatd.handlers.base import ROOM_ID_PATTERN, FrameContext, FrameSchema, Handler, RateLimit
-from chatd.numbers import stored_int
-from chatd.replay import replay_room
+from chatd.wire import frames
+from chatd.wire.numbers import stored_int
 
 #: Rooms one resume (or hello) may name: a user's rooms fit, and one frame's
 #: replay stays bounded.

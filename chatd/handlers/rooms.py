@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatd import frames
 from chatd.actions.deps import Membership
 from chatd.actions.rooms import join_room, leave_room
+from chatd.domain.readstate import room_infos
 from chatd.handlers.base import FrameContext, Handler, RateLimit, RoomFrameSchema
-from chatd.readstate import room_infos
+from chatd.wire import frames
 
 
 class JoinHandler(Handler):

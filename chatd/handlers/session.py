@@ -6,9 +6,9 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from chatd import frames
 from chatd.auth.tokens import InvalidToken
 from chatd.handlers.base import FrameContext, FrameError, FrameSchema, Handler, RateLimit
+from chatd.wire import frames
 
 
 class PingHandler(Handler):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chatd import frames
 from chatd.handlers.base import FrameContext, Handler, RateLimit, RoomFrameSchema
+from chatd.wire import frames
 
 #: Clients send `typing` on keystrokes; one broadcast per user and room per this
 #: many seconds is enough for an indicator that expires on clients after ~5 s.

@@ -38,27 +38,24 @@ from pymongo.errors import (
     WaitQueueTimeoutError,
 )
 
-from chatd.clock import new_id, now_ms
 from chatd.errors import StorageFull, Unavailable
-from chatd.store.base import (
+from chatd.models import (
     Attachment,
-    Conflict,
     Mention,
     Message,
     NewMessage,
     RefreshToken,
     Room,
     RoomKind,
-    Store,
-    StoreError,
     User,
-    username_key,
 )
+from chatd.store.base import Conflict, Store, StoreError, username_key
 from chatd.store.mongo_conversations import (
     CONVERSATION_MODELS,
     MongoConversations,
     move_read_position,
 )
+from chatd.util.clock import new_id, now_ms
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from chatd.clock import new_id, now_ms
-from chatd.store.base import (
+from chatd.models import (
     EventKind,
     Mention,
     Message,
@@ -39,10 +38,10 @@ from chatd.store.base import (
     ReactionOp,
     RoomEvent,
     SearchQuery,
-    Store,
-    StoreError,
     Unread,
 )
+from chatd.store.base import Store, StoreError
+from chatd.util.clock import new_id, now_ms
 
 T = TypeVar("T")
 

@@ -19,33 +19,17 @@ from typing import Final, TypeVar
 import aiosqlite
 
 from chatd._compat import sqlite_connection
-from chatd.clock import new_id, now_ms
-from chatd.disk import probe_writable
-from chatd.private_files import make_private_dirs, private_file, tighten_file
-from chatd.store.base import (
-    Conflict,
-    Message,
-    NewMessage,
-    RefreshToken,
-    Room,
-    RoomKind,
-    StoreError,
-    User,
-    username_key,
-)
+from chatd.models import Message, NewMessage, RefreshToken, Room, RoomKind, User
+from chatd.store.base import Conflict, StoreError, username_key
 from chatd.store.sqlite_appends import AppendBatcher
-from chatd.store.sqlite_checkpoint import (
-    BACKSTOP_PAGES,
-    JOURNAL_SIZE_LIMIT_BYTES,
-    Checkpointer,
-)
-from chatd.store.sqlite_conversations import (
-    CONVERSATIONS_MIGRATION,
-    SqliteConversations,
-)
+from chatd.store.sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT_BYTES, Checkpointer
+from chatd.store.sqlite_conversations import CONVERSATIONS_MIGRATION, SqliteConversations
 from chatd.store.sqlite_errors import sqlite_failures
 from chatd.store.sqlite_lock import WriteLock
 from chatd.store.sqlite_rows import all_rows, changes, message_from_row, on_thread, one, scalar
+from chatd.util.clock import new_id, now_ms
+from chatd.util.disk import probe_writable
+from chatd.util.private_files import make_private_dirs, private_file, tighten_file
 
 logger = logging.getLogger(__name__)
 

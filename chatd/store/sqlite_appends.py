@@ -26,11 +26,12 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Final
 
-from chatd.clock import new_id, now_ms
-from chatd.futures import fail_all, settle
-from chatd.store.base import EventKind, Message, NewMessage, StoreError
+from chatd.models import EventKind, Message, NewMessage
+from chatd.store.base import StoreError
 from chatd.store.sqlite_conversations import ROOM_MENTION
 from chatd.store.sqlite_rows import attachments_json, mentions_json, message_from_row
+from chatd.util.clock import new_id, now_ms
+from chatd.util.futures import fail_all, settle
 
 #: Appends written per transaction at most (bounds one batch's time on the thread).
 MAX_BATCH: Final = 256

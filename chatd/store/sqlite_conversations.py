@@ -18,8 +18,7 @@ from typing import Final
 
 import aiosqlite
 
-from chatd.clock import now_ms
-from chatd.store.base import (
+from chatd.models import (
     EventKind,
     Mention,
     Message,
@@ -28,10 +27,9 @@ from chatd.store.base import (
     ReactionOp,
     RoomEvent,
     SearchQuery,
-    Store,
-    StoreError,
     Unread,
 )
+from chatd.store.base import Store, StoreError
 from chatd.store.sqlite_rows import (
     all_rows,
     changes,
@@ -41,6 +39,7 @@ from chatd.store.sqlite_rows import (
     placeholders,
     scalar,
 )
+from chatd.util.clock import now_ms
 
 #: Stands for "everyone" in the mentions table (no user id looks like it).
 ROOM_MENTION: Final = "@room"

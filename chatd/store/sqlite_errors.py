@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from chatd.disk import disk_failure
 from chatd.errors import StorageFull, Unavailable
+from chatd.util.disk import disk_failure
 
 # Primary result codes (https://sqlite.org/rescode.html); extended codes carry
 # the primary one in their low byte.

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from chatd.private_files import PRIVATE_FILE_MODE, tighten_file
+from chatd.util.private_files import PRIVATE_FILE_MODE, tighten_file
 
 try:
     import fcntl

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 from chatd._compat import run_on_sqlite_thread, sqlite_connection
-from chatd.store.base import Attachment, Mention, Message
+from chatd.models import Attachment, Mention, Message
 
 T = TypeVar("T")
 

@@ -14,12 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chatd.files.base import (
-    FileStore,
-    FileStoreUnavailable,
-    FileTooLarge,
-    content_disposition,
-)
+from chatd.files.base import FileStore, FileStoreUnavailable, FileTooLarge, content_disposition
 from chatd.files.local import LocalFileStore
 from chatd.files.s3 import PART_SIZE, S3FileStore
 from tests.fixtures.s3 import (

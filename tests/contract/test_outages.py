@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatd.broker.redis import RedisBroker
-from chatd.clock import now_ms
 from chatd.errors import StorageFull, Unavailable
 from chatd.files.local import LocalFileStore
 from chatd.files.s3 import S3FileStore
-from chatd.store.base import NewMessage, Room, RoomKind
+from chatd.models import NewMessage, Room, RoomKind
 from chatd.store.mongo import MongoStore
 from chatd.store.sqlite import SqliteStore
+from chatd.util.clock import now_ms
 from tests.fixtures.disk import SmallDisk
 from tests.fixtures.mongo import NxMongoServer, fresh_db_name
 from tests.fixtures.redis import RedisServer, free_port

@@ -16,11 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chatd.clock import new_id, now_ms
-from chatd.settings import Settings
-from chatd.store.base import (
+from chatd.models import (
     Attachment,
-    Conflict,
     EventKind,
     Mention,
     NewMessage,
@@ -29,14 +26,15 @@ from chatd.store.base import (
     Room,
     RoomKind,
     SearchQuery,
-    Store,
-    StoreError,
     Unread,
     User,
 )
+from chatd.settings import Settings
+from chatd.store.base import Conflict, Store, StoreError
 from chatd.store.factory import open_store
 from chatd.store.mongo import DEFAULT_DB_NAME, MongoStore
 from chatd.store.sqlite import SCHEMA_VERSION, SqliteStore
+from chatd.util.clock import new_id, now_ms
 from tests.fixtures.mongo import MONGO_NX, fresh_db_name, mongo_targets, mongo_uri_for
 
 

@@ -22,14 +22,15 @@ from chatd.actions.messages import post_message
 from chatd.actions.reactions import MAX_EMOJI_PER_MESSAGE, change_reaction
 from chatd.actions.reads import mark_read
 from chatd.broker.memory import MemoryBroker
-from chatd.clock import new_id, now_ms
-from chatd.dms import MAX_DM_MEMBERS, dm_room_id
+from chatd.domain.dms import MAX_DM_MEMBERS, dm_room_id
+from chatd.domain.rooms import MAX_TOPIC
 from chatd.errors import Forbidden, Invalid, LimitReached, NotFound, Refused
+from chatd.fanout.hub import Hub
 from chatd.files.local import LocalFileStore
-from chatd.hub import Hub
-from chatd.rooms import MAX_TOPIC
-from chatd.store import ReactionOp, Room, RoomKind, Store, User
+from chatd.models import ReactionOp, Room, RoomKind, User
+from chatd.store import Store
 from chatd.store.factory import open_store
+from chatd.util.clock import new_id, now_ms
 from tests.client import unique_name
 
 UNCHECKED = Membership.UNVERIFIED

@@ -16,9 +16,9 @@ import pytest
 
 from chatd.api.ice import turn_credentials
 from chatd.broker.redis import RedisBroker
-from chatd.calls import Participant, roster_key
-from chatd.clock import now_ms
+from chatd.domain.calls import Participant, roster_key
 from chatd.handlers.calls import MAX_SDP_CHARS
+from chatd.util.clock import now_ms
 from tests.client import ChatClient, unique_name
 from tests.fixtures.turn import turn_allocate
 

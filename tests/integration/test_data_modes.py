@@ -102,13 +102,13 @@ async def test_an_older_looser_layout_is_tightened_and_the_data_dir_warned_about
         for name in ("chatd.db", "secret_key"):
             (data_dir / name).chmod(0o644)
 
-    with caplog.at_level(logging.WARNING, logger="chatd.private_files"):
+    with caplog.at_level(logging.WARNING, logger="chatd.util.private_files"):
         # Settings read (and keep) the secret: loaded again, as a restart would.
         settings = settings_for(make_settings, store_backend, CHATD_DATA_DIR=str(data_dir))
         await start_and_upload(start_server, settings)
 
     assert mode(data_dir) == 0o755  # the operator's directory: warned about, not changed
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "chatd.private_files"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "chatd.util.private_files"]
     assert str(data_dir) in warning and "0755" in warning
     assert mode(data_dir / "files") == 0o700  # chatd's own: closes everything below it
     if store_backend == "sqlite":

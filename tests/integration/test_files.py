@@ -25,8 +25,8 @@ from yarl import URL
 from chatd.files.base import FileStore
 from chatd.files.local import LocalFileStore
 from chatd.files.s3 import S3FileStore
+from chatd.models import Message
 from chatd.settings import Settings
-from chatd.store import Message
 from chatd.store.factory import open_store
 from tests import images
 from tests.client import ChatClient, unique_name

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from chatd import frames
 from chatd.broker.memory import MemoryBroker
 from chatd.broker.redis import RedisBroker
-from chatd.hub import GAP_WAIT_SECONDS, Hub
-from chatd.store import Message, NewMessage, Room, RoomKind, User
+from chatd.fanout.hub import GAP_WAIT_SECONDS, Hub
+from chatd.models import Message, NewMessage, Room, RoomKind, User
 from chatd.store.sqlite import SqliteStore
+from chatd.wire import frames
 
 
 @dataclass(eq=False)  # hashable by identity, like a Connection
@@ -104,7 +104,7 @@ async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, c
     # Seq 2 was allocated by a node that crashed before storing it (MongoDB's
     # $inc-then-insert); seq 3 must not wait for it forever.
     ghost = Message("late", "ordered", 3, "u1", "alice", "3", 0)
-    caplog.set_level(logging.WARNING, "chatd.hub")
+    caplog.set_level(logging.WARNING, "chatd.fanout.hub")
     await node_b.publish_event("ordered", 3, frames.message(ghost))
     await asyncio.sleep(GAP_WAIT_SECONDS / 2)
     assert recorder.received == [1], "held while the missing seq may still arrive"

@@ -59,7 +59,7 @@ async def test_with_redis_down_login_is_503_and_calls_that_need_no_broker_work(
             assert_unavailable(status, body, response)
         # One warning for the whole outage (the socket's cap check met it first),
         # not a traceback per request.
-        outage_lines = [r for r in caplog.records if r.name == "chatd.outages"]
+        outage_lines = [r for r in caplog.records if r.name == "chatd.util.outages"]
         assert len(outage_lines) == 1, outage_lines
         assert "broker is unavailable" in outage_lines[0].getMessage()
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

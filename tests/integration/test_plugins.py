@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from chatd.handlers.base import FrameContext, Handler
-from chatd.router import HandlerSpec, discover_handlers
+from chatd.realtime.router import HandlerSpec, discover_handlers
 from tests.client import ChatClient
 
 

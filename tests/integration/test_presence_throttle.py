@@ -18,8 +18,8 @@ import pytest
 from chatd.broker import Broker
 from chatd.broker.memory import MemoryBroker
 from chatd.broker.redis import RedisBroker
-from chatd.hub import PRESENCE_INTERVAL_SECONDS, PRESENCE_MAX_INTERVAL_SECONDS, Hub
-from chatd.store import Room, RoomKind, User
+from chatd.fanout.hub import PRESENCE_INTERVAL_SECONDS, PRESENCE_MAX_INTERVAL_SECONDS, Hub
+from chatd.models import Room, RoomKind, User
 from chatd.store.sqlite import SqliteStore
 
 ROOM = "lobby"

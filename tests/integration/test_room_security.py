@@ -16,13 +16,14 @@ import pytest
 from aiohttp import web
 
 from chatd.app import create_app
-from chatd.clock import now_ms
-from chatd.dms import dm_room_id
+from chatd.domain.dms import dm_room_id
 from chatd.keys import STORE
-from chatd.numbers import MAX_STORED_INT
+from chatd.models import Room, RoomKind
 from chatd.settings import Settings
-from chatd.store import Room, RoomKind, Store
+from chatd.store import Store
 from chatd.store.factory import open_store
+from chatd.util.clock import now_ms
+from chatd.wire.numbers import MAX_STORED_INT
 from tests.client import ChatClient
 from tests.fixtures.app import builtin_handlers
 
@@ -147,12 +148,12 @@ async def test_opening_a_dm_refuses_a_room_that_is_not_that_dm(
     store = store_of(node)
     await squat(store, dm_id, mallory.user["id"], kind)
 
-    with caplog.at_level(logging.WARNING, logger="chatd.dms"):
+    with caplog.at_level(logging.WARNING, logger="chatd.domain.dms"):
         status, body = await open_dm(alice, bob)
 
     assert status == 409, body
     assert body["error"]["code"] == "dm_conflict"
-    assert any(dm_id in r.getMessage() for r in caplog.records if r.name == "chatd.dms")
+    assert any(dm_id in r.getMessage() for r in caplog.records if r.name == "chatd.domain.dms")
     # Nothing of the other room was handed over, and nobody else can come in.
     assert await store.member_ids(dm_id) == [mallory.user["id"]]
     refused = await bob.request({"type": "join", "room": dm_id})
@@ -182,10 +183,10 @@ async def test_start_up_names_public_rooms_squatting_dm_ids(
     async with open_store(settings) as store:
         await store.create_room(Room(squatted, squatted, RoomKind.PUBLIC, "mallory", now_ms()))
 
-    with caplog.at_level(logging.WARNING, logger="chatd.resources"):
+    with caplog.at_level(logging.WARNING, logger="chatd.wiring.resources"):
         await aiohttp_server(create_app(settings, handlers=builtin_handlers()))
 
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "chatd.resources"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "chatd.wiring.resources"]
     assert squatted in warning and "direct-message id" in warning
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.api.errors import refusal_response
 from chatd.errors import Forbidden, Invalid, LimitReached, NotFound, Refused
-from chatd.jsonutil import loads
+from chatd.util.jsonutil import loads
+from chatd.web.errors import refusal_response
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatd.auth.tokens import AccessClaims
-from chatd.connection import SEND_QUEUE_FRAMES, Connection
-from chatd.store import User
+from chatd.fanout.connection import SEND_QUEUE_FRAMES, Connection
+from chatd.models import AccessClaims, User
 
 ROOM = "lobby"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.emoji import is_reaction
+from chatd.domain.emoji import is_reaction
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from chatd.files.names import (
     upload_prefix,
 )
 from chatd.files.previews import MAX_PIXELS, make_preview
-from chatd.store import Attachment
+from chatd.models import Attachment
 from tests import images
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from chatd import gc_policy
+from chatd.wiring import gc_policy
 
 
 @pytest.fixture

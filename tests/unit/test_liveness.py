@@ -6,10 +6,9 @@ import asyncio
 import time
 from typing import Any
 
-from chatd.auth.tokens import AccessClaims
-from chatd.connection import CLOSE_UNAUTHORIZED, Connection
-from chatd.liveness import SocketClock
-from chatd.store import User
+from chatd.fanout.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.models import AccessClaims, User
+from chatd.realtime.liveness import SocketClock
 
 
 class FakeTransport:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.mentions import MAX_MENTIONS, mentioned_names
+from chatd.domain.mentions import MAX_MENTIONS, mentioned_names
 
 
 @pytest.mark.parametrize(

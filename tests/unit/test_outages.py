@@ -8,7 +8,7 @@ import time
 import pytest
 
 from chatd.errors import StorageFull, Unavailable
-from chatd.outages import OutageLog
+from chatd.util.outages import OutageLog
 
 logger = logging.getLogger("test.outages")
 

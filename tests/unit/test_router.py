@@ -7,7 +7,12 @@ from typing import Any, ClassVar
 import pytest
 
 from chatd.handlers.base import FrameContext, Handler
-from chatd.router import FrameRouter, HandlerRegistrationError, HandlerSpec, discover_handlers
+from chatd.realtime.router import (
+    FrameRouter,
+    HandlerRegistrationError,
+    HandlerSpec,
+    discover_handlers,
+)
 
 
 class Echo(Handler):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatd.text import one_line
+from chatd.util.text import one_line
 
 ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"

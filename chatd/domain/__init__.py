@@ -1,0 +1,1 @@
+"""Chat rules and read models: rooms, DMs, mentions, read state, calls."""

@@ -1,0 +1,1 @@
+"""The WebSocket side: the gateway, the frame router, socket liveness."""

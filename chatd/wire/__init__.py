@@ -1,0 +1,1 @@
+"""What goes on the wire: frame builders, the frames' schemas, number fields."""

@@ -1,0 +1,1 @@
+"""Start-up wiring: one cleanup context per resource, the process's GC policy."""
