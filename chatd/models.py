@@ -8,8 +8,9 @@ import them from here), so getting a `User` never means importing "the store".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any, Final
 
 
 class RoomKind(StrEnum):
@@ -78,6 +79,24 @@ class NewMessage:
     #: The text says `@room`: a mention of every member.
     mentions_room: bool = False
 
+    def stored(self, *, message_id: str, seq: int, ts: int) -> Message:
+        """The message this becomes once a store has given it its id, seq and time."""
+        return Message(
+            id=message_id,
+            room_id=self.room_id,
+            seq=seq,
+            user_id=self.user_id,
+            username=self.username,
+            text=self.text,
+            ts=ts,
+            message_type=self.message_type,
+            nonce=self.nonce,
+            thread_id=self.thread_id,
+            attachments=self.attachments,
+            mentions=self.mentions,
+            mentions_room=self.mentions_room,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -98,6 +117,23 @@ class Message:
     thread_last_ts: int | None = None
     mentions: tuple[Mention, ...] = ()
     mentions_room: bool = False
+
+
+def message_from_fields(stored: Mapping[str, Any]) -> Message:
+    """A Message from a store's document or row, read as a mapping of its fields.
+
+    Both stores keep a message's fields under these names, with its attachments
+    and mentions as plain mappings (BSON, JSON); other keys (a document's
+    revision, a row's extra columns) are ignored.
+    """
+    values = {name: stored[name] for name in _MESSAGE_FIELDS if name in stored}
+    values["attachments"] = tuple(Attachment(**a) for a in values.get("attachments", ()))
+    values["mentions"] = tuple(Mention(**m) for m in values.get("mentions", ()))
+    values["mentions_room"] = bool(values.get("mentions_room", False))
+    return Message(**values)
+
+
+_MESSAGE_FIELDS: Final = frozenset(f.name for f in fields(Message))
 
 
 class EventKind(StrEnum):

@@ -40,7 +40,6 @@ from pymongo.errors import (
 
 from chatd.errors import StorageFull, Unavailable
 from chatd.models import (
-    Attachment,
     Mention,
     Message,
     NewMessage,
@@ -48,6 +47,7 @@ from chatd.models import (
     Room,
     RoomKind,
     User,
+    message_from_fields,
 )
 from chatd.store.base import Conflict, Store, StoreError, username_key
 from chatd.store.mongo_conversations import (
@@ -291,24 +291,7 @@ class MessageDoc(Document):
         ]
 
     def to_record(self) -> Message:
-        return Message(
-            id=self.id,
-            room_id=self.room_id,
-            seq=self.seq,
-            user_id=self.user_id,
-            username=self.username,
-            text=self.text,
-            ts=self.ts,
-            message_type=self.message_type,
-            nonce=self.nonce,
-            thread_id=self.thread_id,
-            attachments=tuple(Attachment(**a.model_dump()) for a in self.attachments),
-            edited_at=self.edited_at,
-            thread_count=self.thread_count,
-            thread_last_ts=self.thread_last_ts,
-            mentions=tuple(Mention(**m.model_dump()) for m in self.mentions),
-            mentions_room=self.mentions_room,
-        )
+        return message_from_fields(self.model_dump())
 
 
 #: Every document class init_beanie must bind to the database.
@@ -647,20 +630,7 @@ class MongoStore(MongoConversations):
             raise StoreError(f"no room {new.room_id!r}")
         seq = int(counter["seq"])
 
-        doc = MessageDoc(
-            room_id=new.room_id,
-            seq=seq,
-            user_id=new.user_id,
-            username=new.username,
-            text=new.text,
-            ts=ts,
-            message_type=new.message_type,
-            nonce=new.nonce,
-            thread_id=new.thread_id,
-            attachments=[AttachmentModel(**asdict(a)) for a in new.attachments],
-            mentions=[MentionModel(**asdict(m)) for m in new.mentions],
-            mentions_room=new.mentions_room,
-        )
+        doc = MessageDoc(**asdict(new.stored(message_id=new_id(), seq=seq, ts=ts)))
         try:
             await doc.insert()
         except DuplicateKeyError as exc:

@@ -128,21 +128,7 @@ def _append_one(conn: sqlite3.Connection, new: NewMessage) -> AppendResult:
     ).fetchone()
     if row is None:
         raise StoreError(f"no room {new.room_id!r}")
-    message = Message(
-        id=new_id(),
-        room_id=new.room_id,
-        seq=int(row[0]),
-        user_id=new.user_id,
-        username=new.username,
-        text=new.text,
-        ts=ts,
-        message_type=new.message_type,
-        nonce=new.nonce,
-        thread_id=new.thread_id,
-        attachments=tuple(new.attachments),
-        mentions=tuple(new.mentions),
-        mentions_room=new.mentions_room,
-    )
+    message = new.stored(message_id=new_id(), seq=int(row[0]), ts=ts)
     conn.execute(
         "INSERT INTO messages (id, room_id, seq, user_id, username, text, ts,"
         " message_type, nonce, thread_id, attachments, edited_at, mentions,"

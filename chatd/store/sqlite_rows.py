@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 from chatd._compat import run_on_sqlite_thread, sqlite_connection
-from chatd.models import Attachment, Mention, Message
+from chatd.models import Attachment, Mention, Message, message_from_fields
 
 T = TypeVar("T")
 
@@ -25,26 +25,10 @@ def mentions_json(mentions: Iterable[Mention]) -> str:
 
 
 def message_from_row(row: sqlite3.Row) -> Message:
-    attachments: list[dict[str, Any]] = json.loads(row["attachments"])
-    mentions: list[dict[str, str]] = json.loads(row["mentions"])
-    return Message(
-        id=row["id"],
-        room_id=row["room_id"],
-        seq=row["seq"],
-        user_id=row["user_id"],
-        username=row["username"],
-        text=row["text"],
-        ts=row["ts"],
-        message_type=row["message_type"],
-        nonce=row["nonce"],
-        thread_id=row["thread_id"],
-        attachments=tuple(Attachment(**a) for a in attachments),
-        edited_at=row["edited_at"],
-        thread_count=row["thread_count"],
-        thread_last_ts=row["thread_last_ts"],
-        mentions=tuple(Mention(**m) for m in mentions),
-        mentions_room=bool(row["mentions_room"]),
-    )
+    fields = dict(zip(row.keys(), row, strict=True))
+    fields["attachments"] = json.loads(row["attachments"])
+    fields["mentions"] = json.loads(row["mentions"])
+    return message_from_fields(fields)
 
 
 def placeholders(count: int) -> str:
