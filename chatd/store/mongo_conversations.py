@@ -19,6 +19,7 @@ Mixed into `MongoStore`, which provides the message collection and counters.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar, Final, TypeVar
@@ -182,21 +183,26 @@ async def move_read_position(room_id: str, user_id: str, seq: int) -> int:
 class MongoConversations(Store):
     """The ConversationStore half of the Store on MongoDB (MongoStore completes it)."""
 
-    # -- provided by MongoStore ---------------------------------------------------------
+    # -- what MongoStore provides (abstract: mypy and abc check that it does) ------------
+    @abc.abstractmethod
     def _seq_collection(self) -> AsyncCollection[Raw]:
-        raise NotImplementedError
+        """The per-room seq counters."""
 
+    @abc.abstractmethod
     def _message_collection(self) -> AsyncCollection[Raw]:
-        raise NotImplementedError
+        """The messages, as raw documents."""
 
+    @abc.abstractmethod
     def _message_record(self, raw: Raw) -> Message:
-        raise NotImplementedError
+        """A raw message document as a record."""
 
+    @abc.abstractmethod
     def _mention_fields(self, mentions: tuple[Mention, ...]) -> list[Raw]:
-        raise NotImplementedError
+        """Mentions as stored in a message document."""
 
+    @abc.abstractmethod
     async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
-        raise NotImplementedError
+        """Run a multi-write operation to its end even if the caller is cancelled."""
 
     async def _next_seq(self, room_id: str) -> int:
         counter = await self._seq_collection().find_one_and_update(
