@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from chatd.actions.deps import ActionDeps, Membership, ensure_member
 from chatd.domain.readstate import push_unread
+from chatd.fanout.user_events import UserFrame
 from chatd.models import RoomKind, User
 from chatd.wire import frames
 from chatd.wire.frames import Frame
@@ -42,11 +43,11 @@ async def mark_read(
         acknowledge(dict(read))  # a copy: an adapter may add its own fields (a ref)
     if position != wanted:
         return position  # already read further: nothing moved
-    await hub.publish_user(reader.id, {"kind": "frame", "frame": read, "exclude": origin})
+    await hub.publish_user(reader.id, UserFrame(read, exclude=origin))
     await push_unread(store, hub, reader.id, room_id)
     room = await store.get_room(room_id)
     if room is not None and room.kind is RoomKind.DM:
         for member_id in await store.member_ids(room_id):
             if member_id != reader.id:
-                await hub.publish_user(member_id, {"kind": "frame", "frame": read})
+                await hub.publish_user(member_id, UserFrame(read))
     return position

@@ -14,6 +14,7 @@ from chatd.actions.deps import ActionDeps, Membership, member_room
 from chatd.domain import rooms
 from chatd.errors import Invalid, NotFound, Refused
 from chatd.fanout.hub import Hub
+from chatd.fanout.user_events import JoinedRoom, LeftRoom
 from chatd.models import Room, RoomKind, User
 from chatd.store import Conflict
 from chatd.wire import frames
@@ -77,7 +78,7 @@ async def leave_room(deps: ActionDeps, user: User, room_id: str, *, membership: 
     room = await member_room(deps, user.id, room_id, membership)
     _refuse_dm(room)
     await deps.store.remove_member(room.id, user.id)
-    await deps.hub.publish_user(user.id, {"kind": "leave", "room": room.id})
+    await deps.hub.publish_user(user.id, LeftRoom(room.id))
 
 
 async def invite(
@@ -104,10 +105,7 @@ async def announce_join(
 
     `info` is what their `joined` frame shows (default: the plain room).
     """
-    await hub.publish_user(
-        user_id,
-        {"kind": "join", "room": room.id, "roomInfo": info or frames.room_json(room)},
-    )
+    await hub.publish_user(user_id, JoinedRoom(room.id, info or frames.room_json(room)))
 
 
 def _refuse_dm(room: Room) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from chatd.auth.devices import DeviceCookie, DeviceCookies
 from chatd.auth.limits import BackoffLimit, Throttled, WindowLimit
@@ -22,6 +21,7 @@ from chatd.auth.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
+from chatd.fanout.user_events import Revoked, UserEvent
 from chatd.models import AccessClaims, RefreshToken, User
 from chatd.store import Conflict, Store
 from chatd.util.clock import new_id, now_ms
@@ -78,7 +78,7 @@ class AuthService:
         hasher: PasswordHasher,
         tokens: AccessTokens,
         limits: AbuseLimits,
-        notify_user: Callable[[str, dict[str, Any]], Awaitable[None]],
+        notify_user: Callable[[str, UserEvent], Awaitable[None]],
     ) -> None:
         self._store = store
         self._hasher = hasher
@@ -156,7 +156,7 @@ class AuthService:
         if claims is not None:
             if claims.expires_at > now_ms() // 1000:
                 await self._store.revoke_access_token(claims.jti, claims.expires_at)
-            await self._notify(claims.user_id, {"kind": "revoked", "jti": claims.jti})
+            await self._notify(claims.user_id, Revoked(jti=claims.jti))
 
     async def change_password(self, user: User, current: str, new: str) -> Session:
         """Raise BadCredentials for a wrong current password, Throttled after too many."""
@@ -168,7 +168,7 @@ class AuthService:
         await self._limits.password.clear(user.id)
         version = await self._store.set_password_hash(user.id, await self._hasher.hash(new))
         await self._store.revoke_user_refresh_tokens(user.id)
-        await self._notify(user.id, {"kind": "revoked", "version": version})
+        await self._notify(user.id, Revoked(version=version))
         fresh = await self._store.get_user(user.id)
         assert fresh is not None
         return await self._new_session(fresh, family_id=new_id())
@@ -211,7 +211,7 @@ class AuthService:
         access, claims = self.tokens.issue(user.id, user.token_version)
         return Session(user=user, access_token=access, claims=claims, refresh_token=raw)
 
-    async def _notify(self, user_id: str, event: dict[str, Any]) -> None:
+    async def _notify(self, user_id: str, event: UserEvent) -> None:
         """Tell every node's sockets of this user (they close on revocation)."""
         try:
             await self._notify_user(user_id, event)

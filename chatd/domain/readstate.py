@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatd.fanout.hub import Hub
+from chatd.fanout.user_events import UserFrame
 from chatd.models import Message, Room
 from chatd.store import Store
 from chatd.wire import frames
@@ -33,7 +34,7 @@ async def push_unread(store: Store, hub: Hub, user_id: str, room_id: str) -> Non
     """Send the user's current unread counts for the room to all their sockets."""
     state = (await store.unread(user_id, [room_id])).get(room_id)
     if state is not None:
-        await hub.publish_user(user_id, {"kind": "frame", "frame": frames.unread(room_id, state)})
+        await hub.publish_user(user_id, UserFrame(frames.unread(room_id, state)))
 
 
 async def notify_mentions(store: Store, hub: Hub, message: Message) -> None:
@@ -45,5 +46,5 @@ async def notify_mentions(store: Store, hub: Hub, message: Message) -> None:
     for mention in message.mentions:
         if mention.user_id == message.user_id:
             continue
-        await hub.publish_user(mention.user_id, {"kind": "frame", "frame": frames.mention(message)})
+        await hub.publish_user(mention.user_id, UserFrame(frames.mention(message)))
         await push_unread(store, hub, mention.user_id, message.room_id)

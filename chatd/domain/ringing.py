@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from chatd.broker import Broker
 from chatd.fanout.hub import Hub
+from chatd.fanout.user_events import UserFrame
 from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Ringer:
         self._rings[room_id] = ring
         frame = frames.call_ring(room_id, caller_id, caller_name, session)
         for user_id in callees:
-            await self._hub.publish_user(user_id, {"kind": "frame", "frame": frame})
+            await self._hub.publish_user(user_id, UserFrame(frame))
         ring.timer = asyncio.create_task(self._expire(room_id, ring), name=f"ring-{room_id}")
 
     async def answered(
@@ -128,7 +129,7 @@ class Ringer:
     ) -> None:
         frame = frames.call_ring_end(room_id, reason, caller, by)
         for user_id in members:
-            await self._hub.publish_user(user_id, {"kind": "frame", "frame": frame})
+            await self._hub.publish_user(user_id, UserFrame(frame))
 
 
 def _declined_key(room_id: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
+from typing import Protocol
 
 
 def now_ms() -> int:
@@ -18,3 +20,30 @@ def new_id() -> str:
     append-mostly on both stores; 10 random bytes make collisions irrelevant.
     """
     return f"{now_ms():012x}{secrets.token_hex(10)}"
+
+
+class Clock(Protocol):
+    """Monotonic time and sleeping, passed in rather than taken from asyncio.
+
+    Whatever waits on a timing (presence throttling, a room's gap wait) takes a
+    Clock, so its tests advance a clock of their own instead of sleeping real
+    seconds (in the manner of Synapse's Clock).
+    """
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back (only differences mean anything)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return after `seconds` on this clock."""
+        ...
+
+
+class LoopClock:
+    """The running event loop's clock: what every node uses."""
+
+    def monotonic(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

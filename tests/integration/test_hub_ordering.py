@@ -15,10 +15,12 @@ import pytest
 
 from chatd.broker.memory import MemoryBroker
 from chatd.broker.redis import RedisBroker
-from chatd.fanout.hub import GAP_WAIT_SECONDS, Hub
+from chatd.fanout.hub import Hub
+from chatd.fanout.ordering import GAP_WAIT_SECONDS
 from chatd.models import Message, NewMessage, Room, RoomKind, User
 from chatd.store.sqlite import SqliteStore
 from chatd.wire import frames
+from tests.clock import ManualClock
 
 
 @dataclass(eq=False)  # hashable by identity, like a Connection
@@ -50,13 +52,26 @@ class Recorder:
 
 
 @pytest.fixture
-async def two_nodes(tmp_path: Path, redis_url: str):
+def clock() -> ManualClock:
+    """The nodes' time: a test that waits on the hub's timings advances it."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path, redis_url: str, clock: ManualClock):
     store = await SqliteStore.open(tmp_path / "chatd.db")
     brokers = [RedisBroker(redis_url, "ordering:") for _ in range(2)]
     for broker in brokers:
         await broker.start()
     hubs = [
-        Hub(store=store, broker=b, node_id=f"node-{i}", prefix="ordering:", presence_ttl=30)
+        Hub(
+            store=store,
+            broker=b,
+            node_id=f"node-{i}",
+            prefix="ordering:",
+            presence_ttl=30,
+            clock=clock,
+        )
         for i, b in enumerate(brokers)
     ]
     room = Room("ordered", "ordered", RoomKind.PUBLIC, None, 0)
@@ -96,7 +111,7 @@ async def test_an_event_that_overtakes_another_waits_for_it(two_nodes):
     assert recorder.received == [1, 2, 3]
 
 
-async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, caplog):
+async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, clock, caplog):
     store, node_b, recorder, _ = two_nodes
     first = await stored(store, "1")
     await node_b.publish_event("ordered", 1, frames.message(first))
@@ -104,11 +119,13 @@ async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, c
     # Seq 2 was allocated by a node that crashed before storing it (MongoDB's
     # $inc-then-insert); seq 3 must not wait for it forever.
     ghost = Message("late", "ordered", 3, "u1", "alice", "3", 0)
-    caplog.set_level(logging.WARNING, "chatd.fanout.hub")
+    caplog.set_level(logging.WARNING, "chatd.fanout.ordering")
     await node_b.publish_event("ordered", 3, frames.message(ghost))
-    await asyncio.sleep(GAP_WAIT_SECONDS / 2)
+    await until(lambda: clock.sleeping)  # node A holds 3 and waits for 2
+    await clock.advance(GAP_WAIT_SECONDS / 2)
     assert recorder.received == [1], "held while the missing seq may still arrive"
-    await until(lambda: recorder.received == [1, 3], timeout=GAP_WAIT_SECONDS * 2)
+    await clock.advance(GAP_WAIT_SECONDS)
+    await until(lambda: recorder.received == [1, 3])
     assert any("seq 2 never arrived" in r.getMessage() for r in caplog.records)
 
 

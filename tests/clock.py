@@ -1,0 +1,82 @@
+"""A clock that tests advance instead of sleeping (chatd.util.clock.Clock).
+
+`advance` moves time forward one sleeper's deadline at a time, in order, and
+lets each woken task run until it is idle again - finished, or asleep on this
+clock - before going on; whatever I/O it does meanwhile (a Redis round trip, a
+store read) is real. So a test sees what a node would after that much time, in
+milliseconds of real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from dataclasses import dataclass, field
+
+#: Real seconds a woken task may take to become idle: longer is a test bug
+#: (it waits on something that only the test can do).
+_IDLE_TIMEOUT = 5.0
+
+
+@dataclass(order=True)
+class _Sleeper:
+    deadline: float
+    order: int
+    future: asyncio.Future[None] = field(compare=False)
+    task: asyncio.Task[object] | None = field(compare=False)
+
+
+class ManualClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._sleepers: list[_Sleeper] = []
+        self._order = itertools.count()
+
+    def monotonic(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(
+            self._sleepers,
+            _Sleeper(self._now + seconds, next(self._order), future, asyncio.current_task()),
+        )
+        await future  # a cancelled sleeper's future is cancelled: advance skips it
+
+    @property
+    def sleeping(self) -> int:
+        """Tasks asleep on this clock now."""
+        return sum(1 for s in self._sleepers if not s.future.done())
+
+    async def advance(self, seconds: float) -> None:
+        target = self._now + seconds
+        await self._settle()
+        while self._sleepers and self._sleepers[0].deadline <= target:
+            sleeper = heapq.heappop(self._sleepers)
+            if sleeper.future.done():
+                continue
+            self._now = max(self._now, sleeper.deadline)
+            sleeper.future.set_result(None)
+            await self._idle(sleeper.task)
+        self._now = target
+        await self._settle()
+
+    async def _settle(self) -> None:
+        """Let tasks just created reach their first wait (a sleep here, say)."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def _idle(self, task: asyncio.Task[object] | None) -> None:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + _IDLE_TIMEOUT
+        await asyncio.sleep(0)
+        while task is not None and not task.done() and not self._asleep(task):
+            assert loop.time() < give_up, f"{task!r} neither finished nor slept again"
+            await asyncio.sleep(0.001)
+
+    def _asleep(self, task: asyncio.Task[object]) -> bool:
+        return any(s.task is task and not s.future.done() for s in self._sleepers)
