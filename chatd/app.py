@@ -15,8 +15,13 @@ from chatd.api import rooms as rooms_api
 from chatd.api import search as search_api
 from chatd.api import threads as threads_api
 from chatd.api import uploads as uploads_api
-from chatd.keys import OUTAGES, SETTINGS
-from chatd.realtime.gateway import WEBSOCKET_PATH, outside_websockets, websocket
+from chatd.keys import HELLO_TIMEOUT, OUTAGES, SETTINGS
+from chatd.realtime.gateway import (
+    HELLO_TIMEOUT_SECONDS,
+    WEBSOCKET_PATH,
+    outside_websockets,
+    websocket,
+)
 from chatd.realtime.router import HandlerSpec
 from chatd.settings import Settings
 from chatd.util.jsonutil import dumps
@@ -40,17 +45,22 @@ from chatd.wiring.resources import (
 
 
 def create_app(
-    settings: Settings, *, handlers: Sequence[HandlerSpec] | None = None
+    settings: Settings,
+    *,
+    handlers: Sequence[HandlerSpec] | None = None,
+    hello_timeout: float = HELLO_TIMEOUT_SECONDS,
 ) -> web.Application:
     """Build the app; resources open in cleanup contexts, in order, when it starts.
 
     `handlers` pins the frame handlers (tests); by default they are discovered
     through the `chatd.handlers` entry points, built-ins and plugins alike.
+    `hello_timeout` is the contract's 10 s unless a test needs it shorter.
     """
     app = web.Application(
         middlewares=[outside_websockets(error_middleware), outside_websockets(auth_middleware)]
     )
     app[SETTINGS] = settings
+    app[HELLO_TIMEOUT] = hello_timeout
     app[OUTAGES] = OutageLog(logging.getLogger("chatd.util.outages"))
     app.cleanup_ctx.extend(
         [

@@ -36,6 +36,8 @@ ROUTER: web.AppKey[FrameRouter] = web.AppKey("router")
 #: The use-case actions' services, for REST views (handlers get them in Services).
 ACTIONS: web.AppKey[ActionDeps] = web.AppKey("actions")
 SOCKET_CLOCK: web.AppKey[SocketClock] = web.AppKey("socket_clock")
+#: Seconds a new socket has to send `hello` (the contract's 10 s; tests shorten it).
+HELLO_TIMEOUT: web.AppKey[float] = web.AppKey("hello_timeout")
 SOCKET_CAPS: web.AppKey[SocketCaps] = web.AppKey("socket_caps")
 #: Outages seen by REST views and WebSocket handshakes (one warning per kind).
 OUTAGES: web.AppKey[OutageLog] = web.AppKey("outages")

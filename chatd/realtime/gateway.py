@@ -31,7 +31,17 @@ from chatd.fanout.connection import (
 )
 from chatd.fanout.replay import replay_room
 from chatd.handlers.resume import load_resume_map
-from chatd.keys import AUTH, HUB, OUTAGES, ROUTER, SETTINGS, SOCKET_CAPS, SOCKET_CLOCK, STORE
+from chatd.keys import (
+    AUTH,
+    HELLO_TIMEOUT,
+    HUB,
+    OUTAGES,
+    ROUTER,
+    SETTINGS,
+    SOCKET_CAPS,
+    SOCKET_CLOCK,
+    STORE,
+)
 from chatd.models import AccessClaims, User
 from chatd.realtime.socket_caps import RETRY_AFTER_SECONDS
 from chatd.util.clock import new_id
@@ -112,13 +122,14 @@ async def _hello(
     Raises PermissionError with the reason for a missing or bad token, and
     _HelloRefused for a malformed `resume`.
     """
-    deadline = time.monotonic() + HELLO_TIMEOUT_SECONDS
+    timeout = request.app[HELLO_TIMEOUT]
+    deadline = time.monotonic() + timeout
     while True:
         try:
             # At least 1 ms: aiohttp reads a timeout of 0 as "no timeout".
             msg = await ws.receive(timeout=max(0.001, deadline - time.monotonic()))
         except TimeoutError:
-            raise PermissionError("no hello within 10 s") from None
+            raise PermissionError(f"no hello within {timeout:g} s") from None
         if msg.type is WSMsgType.PING:
             await ws.pong(msg.data)
         elif msg.type is not WSMsgType.PONG:
