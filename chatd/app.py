@@ -15,7 +15,7 @@ from chatd.api import rooms as rooms_api
 from chatd.api import search as search_api
 from chatd.api import threads as threads_api
 from chatd.api import uploads as uploads_api
-from chatd.keys import HELLO_TIMEOUT, OUTAGES, SETTINGS
+from chatd.keys import CLOCK, HELLO_TIMEOUT, OUTAGES, SETTINGS
 from chatd.realtime.gateway import (
     HELLO_TIMEOUT_SECONDS,
     WEBSOCKET_PATH,
@@ -24,6 +24,7 @@ from chatd.realtime.gateway import (
 )
 from chatd.realtime.router import HandlerSpec
 from chatd.settings import Settings
+from chatd.util.clock import Clock, LoopClock
 from chatd.util.jsonutil import dumps
 from chatd.util.outages import OutageLog
 from chatd.web.auth import auth_middleware
@@ -49,18 +50,21 @@ def create_app(
     *,
     handlers: Sequence[HandlerSpec] | None = None,
     hello_timeout: float = HELLO_TIMEOUT_SECONDS,
+    clock: Clock | None = None,
 ) -> web.Application:
     """Build the app; resources open in cleanup contexts, in order, when it starts.
 
     `handlers` pins the frame handlers (tests); by default they are discovered
     through the `chatd.handlers` entry points, built-ins and plugins alike.
-    `hello_timeout` is the contract's 10 s unless a test needs it shorter.
+    `hello_timeout` is the contract's 10 s unless a test needs it shorter, and
+    `clock` the loop's and the system's unless a test advances one of its own.
     """
     app = web.Application(
         middlewares=[outside_websockets(error_middleware), outside_websockets(auth_middleware)]
     )
     app[SETTINGS] = settings
     app[HELLO_TIMEOUT] = hello_timeout
+    app[CLOCK] = clock or LoopClock()
     app[OUTAGES] = OutageLog(logging.getLogger("chatd.util.outages"))
     app.cleanup_ctx.extend(
         [

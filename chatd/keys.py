@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chatd.realtime.socket_caps import SocketCaps
     from chatd.settings import Settings
     from chatd.store import Store
+    from chatd.util.clock import Clock
     from chatd.util.outages import OutageLog
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -38,6 +39,8 @@ ACTIONS: web.AppKey[ActionDeps] = web.AppKey("actions")
 SOCKET_CLOCK: web.AppKey[SocketClock] = web.AppKey("socket_clock")
 #: Seconds a new socket has to send `hello` (the contract's 10 s; tests shorten it).
 HELLO_TIMEOUT: web.AppKey[float] = web.AppKey("hello_timeout")
+#: The node's time, for every part that waits on a timing (tests pass one they advance).
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 SOCKET_CAPS: web.AppKey[SocketCaps] = web.AppKey("socket_caps")
 #: Outages seen by REST views and WebSocket handshakes (one warning per kind).
 OUTAGES: web.AppKey[OutageLog] = web.AppKey("outages")

@@ -1,10 +1,11 @@
 """A clock that tests advance instead of sleeping (chatd.util.clock.Clock).
 
-`advance` moves time forward one sleeper's deadline at a time, in order, and
-lets each woken task run until it is idle again - finished, or asleep on this
-clock - before going on; whatever I/O it does meanwhile (a Redis round trip, a
-store read) is real. So a test sees what a node would after that much time, in
-milliseconds of real time.
+`advance` moves time forward one deadline at a time, in order: it runs a timer's
+callback, or wakes a sleeper and lets its task run until it is idle again -
+finished, or asleep on this clock - before going on; whatever I/O it does
+meanwhile (a Redis round trip, a store read) is real. So a test sees what a node
+would after that much time, in milliseconds of real time. Wall-clock time
+(`time()`) starts at the real time and moves with the clock.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 #: Real seconds a woken task may take to become idle: longer is a test bug
@@ -23,18 +26,34 @@ _IDLE_TIMEOUT = 5.0
 class _Sleeper:
     deadline: float
     order: int
+    #: Done once woken or cancelled.
     future: asyncio.Future[None] = field(compare=False)
     task: asyncio.Task[object] | None = field(compare=False)
+    #: For a call_later timer: what to run (its future only marks it cancelled).
+    callback: Callable[[], object] | None = field(default=None, compare=False)
+
+    def cancel(self) -> None:
+        self.future.cancel()
 
 
 class ManualClock:
     def __init__(self, start: float = 1000.0) -> None:
-        self._now = start
+        self._start = self._now = start
+        self._wall_start = time.time()
         self._sleepers: list[_Sleeper] = []
         self._order = itertools.count()
 
     def monotonic(self) -> float:
         return self._now
+
+    def time(self) -> float:
+        return self._wall_start + (self._now - self._start)
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> _Sleeper:
+        future = asyncio.get_running_loop().create_future()
+        timer = _Sleeper(self._now + max(0.0, delay), next(self._order), future, None, callback)
+        heapq.heappush(self._sleepers, timer)
+        return timer
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -50,7 +69,7 @@ class ManualClock:
     @property
     def sleeping(self) -> int:
         """Tasks asleep on this clock now."""
-        return sum(1 for s in self._sleepers if not s.future.done())
+        return sum(1 for s in self._sleepers if s.callback is None and not s.future.done())
 
     async def advance(self, seconds: float) -> None:
         target = self._now + seconds
@@ -61,7 +80,11 @@ class ManualClock:
                 continue
             self._now = max(self._now, sleeper.deadline)
             sleeper.future.set_result(None)
-            await self._idle(sleeper.task)
+            if sleeper.callback is not None:
+                sleeper.callback()
+                await self._settle()
+            else:
+                await self._idle(sleeper.task)
         self._now = target
         await self._settle()
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import time
 from contextlib import suppress
 
 from chatd.fanout.connection import CLOSE_UNAUTHORIZED, Connection
+from chatd.util.clock import Clock, LoopClock, Timer
 from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,10 @@ class SocketClock:
         *,
         heartbeat: float = HEARTBEAT_INTERVAL_SECONDS,
         slots: int = HEARTBEAT_SLOTS,
+        clock: Clock | None = None,
     ) -> None:
         self._heartbeat = heartbeat
+        self._clock = clock or LoopClock()
         #: Watched sockets by heartbeat slot (`_slot`); slot k is swept at ticks
         #: k, k + slots, ..., i.e. once per heartbeat interval.
         self._slots: list[set[Connection]] = [set() for _ in range(slots)]
@@ -55,7 +57,7 @@ class SocketClock:
         #: that second even when emptied, so each second is in `_seconds` once.
         self._buckets: dict[int, set[Connection]] = {}
         self._seconds: list[int] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._timer_at: int | None = None
         self._pinger: asyncio.Task[None] | None = None
 
@@ -96,13 +98,13 @@ class SocketClock:
             self._timer = self._timer_at = None
         if self._seconds:
             at = self._seconds[0]
-            delay = max(0.0, at - time.time())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._expire_due)
+            delay = max(0.0, at - self._clock.time())
+            self._timer = self._clock.call_later(delay, self._expire_due)
             self._timer_at = at
 
     def _expire_due(self) -> None:
         self._timer = self._timer_at = None
-        now = time.time()
+        now = self._clock.time()
         try:
             while self._seconds and self._seconds[0] <= now:
                 at = heapq.heappop(self._seconds)
@@ -140,7 +142,7 @@ class SocketClock:
     async def _ping_forever(self) -> None:
         step = self._heartbeat / len(self._slots)
         while True:
-            await asyncio.sleep(step)
+            await self._clock.sleep(step)
             try:
                 self.sweep_next_slot()
             except Exception:

@@ -19,6 +19,7 @@ from chatd.keys import (
     ACTIONS,
     AUTH,
     BROKER,
+    CLOCK,
     FILES,
     HUB,
     OUTAGES,
@@ -51,7 +52,7 @@ def realtime_context(
             ttl=settings.presence_ttl,
             ring_seconds=settings.call_ring_seconds,
         )
-        sockets = app[SOCKET_CLOCK] = SocketClock()
+        sockets = app[SOCKET_CLOCK] = SocketClock(clock=app[CLOCK])
         caps = app[SOCKET_CAPS] = SocketCaps(
             broker=app[BROKER],
             per_user=settings.sockets_per_user,

@@ -22,7 +22,7 @@ from chatd.domain.dms import squatted_dm_ids
 from chatd.fanout.hub import Hub
 from chatd.files.intake import FileIntake
 from chatd.files.previews import Previewer
-from chatd.keys import AUTH, BROKER, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.keys import AUTH, BROKER, CLOCK, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
 from chatd.models import Room, RoomKind
 from chatd.store.factory import open_store
 from chatd.util.clock import now_ms
@@ -191,6 +191,7 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
         node_id=settings.node_id,
         prefix=settings.redis_prefix,
         presence_ttl=settings.presence_ttl,
+        clock=app[CLOCK],
     )
     try:
         yield

@@ -14,6 +14,7 @@ import pytest
 from chatd.app import create_app
 from chatd.keys import HELLO_TIMEOUT
 from tests.client import PASSWORD, ChatClient, unique_name
+from tests.clock import ManualClock
 from tests.fixtures.app import TEST_SECRET
 
 
@@ -249,23 +250,35 @@ async def test_socket_that_never_says_hello_is_closed_after_the_hello_timeout(
         await client.close()
 
 
-async def test_socket_is_closed_with_token_expired_when_its_token_expires(client):
+@pytest.fixture
+async def clocked_client(start_server, store_backend):
+    """A client of a server whose time the test advances (a token's seconds to expiry)."""
+    clock = ManualClock()
+    c = ChatClient(await start_server(store=store_backend, clock=clock))
+    yield c, clock
+    await c.close()
+
+
+async def test_socket_is_closed_with_token_expired_when_its_token_expires(clocked_client):
+    client, clock = clocked_client
     await client.register()
-    now = int(time.time())
+    now = int(clock.time())
     short = forge({"sub": client.user["id"], "iat": now, "exp": now + 2})
     await client.connect(token=short)
+    await clock.advance(3)
     code, frames = await client.closed(timeout=10)
     assert code == 4001
     assert any(f.get("code") == "token_expired" for f in frames)
 
 
-async def test_reauth_before_expiry_keeps_the_socket_open(client):
+async def test_reauth_before_expiry_keeps_the_socket_open(clocked_client):
+    client, clock = clocked_client
     await client.register()
-    now = int(time.time())
+    now = int(clock.time())
     await client.connect(token=forge({"sub": client.user["id"], "iat": now, "exp": now + 2}))
     reply = await client.request({"type": "reauth", "token": client.token})
     assert reply["type"] == "reauthed"
-    await asyncio.sleep(3)
+    await clock.advance(3)
     pong = await client.request({"type": "ping"})
     assert pong["type"] == "pong"
 
