@@ -6,6 +6,7 @@ finished, or asleep on this clock - before going on; whatever I/O it does
 meanwhile (a Redis round trip, a store read) is real. So a test sees what a node
 would after that much time, in milliseconds of real time. Wall-clock time
 (`time()`) starts at the real time and moves with the clock.
+A timer or sleep due now (a delay of 0) runs at the next `advance`, not by itself.
 """
 
 from __future__ import annotations
