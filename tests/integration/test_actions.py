@@ -8,7 +8,6 @@ themselves, membership included when the caller says it has not checked it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from chatd.store import Store
 from chatd.store.factory import open_store
 from chatd.util.clock import new_id, now_ms
 from tests.client import unique_name
+from tests.sockets import RecordingSocket
 
 UNCHECKED = Membership.UNVERIFIED
 
@@ -178,53 +178,24 @@ async def test_a_message_takes_at_most_50_different_emoji(deps: ActionDeps):
         )
 
 
-@dataclass(eq=False)  # hashable by identity, like a Connection
-class Socket:
-    """Stands where a user's Connection stands in the hub: records the frames it is sent."""
-
-    user: User
-    id: str = field(default_factory=new_id)
-    rooms: dict[str, int | None] = field(default_factory=dict)
-    frames: list[dict[str, Any]] = field(default_factory=list)
-
-    def join_room(self, room_id: str, live_from: int | None) -> None:
-        self.rooms[room_id] = live_from
-
-    def leave_room(self, room_id: str) -> None:
-        self.rooms.pop(room_id, None)
-
-    def live_from(self, room_id: str) -> int | None:
-        return self.rooms.get(room_id)
-
-    def set_live_from(self, room_id: str, seq: int) -> None:
-        self.rooms[room_id] = seq
-
-    def send(self, frame: dict[str, Any]) -> None:
-        self.frames.append(frame)
-
-    def send_raw(self, data: bytes) -> None:
-        pass
-
-    def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
-        pass
-
-    def took(self) -> list[tuple[str, str]]:
-        """(type, room) of each membership frame so far, then forgets them."""
-        taken = [
-            (f["type"], f["room"]["id"] if f["type"] == "joined" else f["room"])
-            for f in self.frames
-        ]
-        self.frames.clear()
-        return taken
+def took(socket: RecordingSocket) -> list[tuple[str, str]]:
+    """(type, room) of each membership frame it was sent so far, then forgets its frames."""
+    taken = [
+        (f["type"], f["room"]["id"] if f["type"] == "joined" else f["room"])
+        for f in socket.frames
+        if f["type"] in ("joined", "left")
+    ]
+    socket.frames.clear()
+    return taken
 
 
 @pytest.fixture
 async def online(deps: ActionDeps) -> AsyncIterator[Any]:
-    """online(user) -> a Socket of that user attached to the hub (detached after the test)."""
-    sockets: list[Socket] = []
+    """online(user) -> a RecordingSocket of that user attached to the hub (detached after the test)."""
+    sockets: list[RecordingSocket] = []
 
-    async def attach(owner: User) -> Socket:
-        socket = Socket(owner)
+    async def attach(owner: User) -> RecordingSocket:
+        socket = RecordingSocket(owner)
         await deps.hub.attach(socket)  # type: ignore[arg-type]
         sockets.append(socket)
         return socket
@@ -249,7 +220,7 @@ async def test_creating_a_room_cleans_its_name_and_keeps_the_dm_namespace(
         RoomKind.PUBLIC,
     )
     assert await store.member_role(room.id, alice.id) == "owner"
-    assert socket.took() == [("joined", room.id)] and room.id in socket.rooms
+    assert took(socket) == [("joined", room.id)] and room.id in socket.rooms
     private = await room_actions.create_room(deps, alice, name="Secret plans", private=True)
     assert private.kind is RoomKind.PRIVATE and private.id != "secret-plans"
 
@@ -270,7 +241,7 @@ async def test_creating_a_room_cleans_its_name_and_keeps_the_dm_namespace(
     with pytest.raises(Refused) as taken:
         await room_actions.create_room(deps, alice, name=name.upper(), private=False)
     assert taken.value.code == "room_exists"
-    assert socket.took() == [("joined", private.id)], "refusals announce nothing"
+    assert took(socket) == [("joined", private.id)], "refusals announce nothing"
 
 
 async def test_joining_creates_public_rooms_and_reveals_nothing_else(deps: ActionDeps, online: Any):
@@ -286,7 +257,7 @@ async def test_joining_creates_public_rooms_and_reveals_nothing_else(deps: Actio
     assert joined.id == fresh and await store.member_role(fresh, bob.id) == "member"
     again = await room_actions.join_room(deps, bob, fresh)
     assert again.id == fresh
-    assert bobs.took() == [("joined", fresh)], "joining again announces nothing"
+    assert took(bobs) == [("joined", fresh)], "joining again announces nothing"
 
     secret = await private_room(store, alice)
     dm = await open_dm(deps, alice, [(await user(store)).username])
@@ -297,7 +268,7 @@ async def test_joining_creates_public_rooms_and_reveals_nothing_else(deps: Actio
         assert not await store.is_member(room_id, bob.id), room_id
     assert await store.get_room("Not Normalized") is None
     assert await store.get_room(dm_room_id([alice.id, bob.id])) is None, "a join never makes a DM"
-    assert bobs.took() == []
+    assert took(bobs) == []
 
 
 async def test_leaving_refuses_dms_and_non_members(deps: ActionDeps, online: Any):
@@ -306,7 +277,7 @@ async def test_leaving_refuses_dms_and_non_members(deps: ActionDeps, online: Any
     alices = await online(alice)
     room = await private_room(store, alice, bob)
     dm = await open_dm(deps, alice, [bob.username])
-    alices.took()
+    took(alices)
 
     with pytest.raises(Invalid):
         await room_actions.leave_room(deps, alice, dm.id, membership=UNCHECKED)
@@ -316,11 +287,11 @@ async def test_leaving_refuses_dms_and_non_members(deps: ActionDeps, online: Any
     outsider = await user(store)
     with pytest.raises(NotFound):
         await room_actions.leave_room(deps, outsider, room, membership=UNCHECKED)
-    assert alices.took() == []
+    assert took(alices) == []
 
     await room_actions.leave_room(deps, alice, room, membership=UNCHECKED)
     assert not await store.is_member(room, alice.id)
-    assert alices.took() == [("left", room)] and room not in alices.rooms
+    assert took(alices) == [("left", room)] and room not in alices.rooms
     with pytest.raises(NotFound):
         await room_actions.leave_room(deps, alice, room, membership=UNCHECKED)
 
@@ -339,14 +310,14 @@ async def test_any_member_invites_but_nobody_into_a_dm(deps: ActionDeps, online:
     with pytest.raises(NotFound):
         await room_actions.invite(deps, member, room, unique_name("ghost"), membership=UNCHECKED)
     assert not await store.is_member(room, guest.id) and not await store.is_member(dm.id, guest.id)
-    assert guests.took() == []
+    assert took(guests) == []
 
     invited = await room_actions.invite(
         deps, member, room, guest.username.upper(), membership=UNCHECKED
     )
     assert invited.id == guest.id and await store.member_role(room, guest.id) == "member"
     await room_actions.invite(deps, owner, room, guest.username, membership=UNCHECKED)
-    assert guests.took() == [("joined", room)], "a second invite announces nothing"
+    assert took(guests) == [("joined", room)], "a second invite announces nothing"
 
 
 async def test_a_dm_is_2_to_10_known_people_and_never_another_room(deps: ActionDeps, online: Any):
@@ -361,14 +332,14 @@ async def test_a_dm_is_2_to_10_known_people_and_never_another_room(deps: ActionD
     crowd = [(await user(store)).username for _ in range(MAX_DM_MEMBERS)]
     with pytest.raises(Invalid):
         await open_dm(deps, alice, crowd)
-    assert alices.took() == []
+    assert took(alices) == []
 
     dm = await open_dm(deps, alice, [bob.username.upper(), alice.username])
     assert dm.id == dm_room_id([alice.id, bob.id]) and dm.kind is RoomKind.DM
     assert sorted(await store.member_ids(dm.id)) == sorted([alice.id, bob.id])
     assert await store.member_role(dm.id, alice.id) == "member", "a DM has no owner"
     assert (await open_dm(deps, bob, [alice.username])).id == dm.id
-    assert alices.took() == [("joined", dm.id)] and bobs.took() == [("joined", dm.id)]
+    assert took(alices) == [("joined", dm.id)] and took(bobs) == [("joined", dm.id)]
 
     carol = await user(store)
     squatted = Room(dm_room_id([alice.id, carol.id]), "squat", RoomKind.PUBLIC, carol.id, now_ms())

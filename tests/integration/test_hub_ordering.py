@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -21,34 +20,7 @@ from chatd.models import Message, NewMessage, Room, RoomKind, User
 from chatd.store.sqlite import SqliteStore
 from chatd.wire import frames
 from tests.clock import ManualClock
-
-
-@dataclass(eq=False)  # hashable by identity, like a Connection
-class Recorder:
-    """Stands where a Connection stands in the hub: records what it is sent."""
-
-    id: str = "conn-a"
-    rooms: dict[str, int | None] = field(default_factory=dict)
-    received: list[int] = field(default_factory=list)
-    user: User = field(default_factory=lambda: User("u1", "alice", "x", 0))
-
-    def join_room(self, room_id: str, live_from: int | None) -> None:
-        self.rooms[room_id] = live_from
-
-    def leave_room(self, room_id: str) -> None:
-        self.rooms.pop(room_id, None)
-
-    def live_from(self, room_id: str) -> int | None:
-        return self.rooms.get(room_id)
-
-    def set_live_from(self, room_id: str, seq: int) -> None:
-        self.rooms[room_id] = seq
-
-    def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
-        self.received.append(seq)
-
-    def send_raw(self, data: bytes) -> None:
-        pass
+from tests.sockets import RecordingSocket
 
 
 @pytest.fixture
@@ -76,7 +48,7 @@ async def two_nodes(tmp_path: Path, redis_url: str, clock: ManualClock):
     ]
     room = Room("ordered", "ordered", RoomKind.PUBLIC, None, 0)
     await store.create_room(room)
-    recorder = Recorder()
+    recorder = RecordingSocket(User("u1", "alice", "x", 0), id="conn-a")
     await hubs[0].join_local(recorder, room.id, announce=False)  # type: ignore[arg-type]
     yield store, hubs[1], recorder, hubs[0]
     for hub in hubs:
@@ -102,20 +74,20 @@ async def test_an_event_that_overtakes_another_waits_for_it(two_nodes):
     store, node_b, recorder, _ = two_nodes
     first, second, third = [await stored(store, t) for t in ("1", "2", "3")]
     await node_b.publish_event("ordered", 1, frames.message(first))
-    await until(lambda: recorder.received == [1])
+    await until(lambda: recorder.room_events == [1])
     # 3 is published before 2: node A reads 2 from the store, then delivers 3.
     await node_b.publish_event("ordered", 3, frames.message(third))
     await node_b.publish_event("ordered", 2, frames.message(second))
-    await until(lambda: len(recorder.received) >= 3)
+    await until(lambda: len(recorder.room_events) >= 3)
     await asyncio.sleep(0.2)
-    assert recorder.received == [1, 2, 3]
+    assert recorder.room_events == [1, 2, 3]
 
 
 async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, clock, caplog):
     store, node_b, recorder, _ = two_nodes
     first = await stored(store, "1")
     await node_b.publish_event("ordered", 1, frames.message(first))
-    await until(lambda: recorder.received == [1])
+    await until(lambda: recorder.room_events == [1])
     # Seq 2 was allocated by a node that crashed before storing it (MongoDB's
     # $inc-then-insert); seq 3 must not wait for it forever.
     ghost = Message("late", "ordered", 3, "u1", "alice", "3", 0)
@@ -123,9 +95,9 @@ async def test_a_seq_that_is_never_stored_is_skipped_after_the_wait(two_nodes, c
     await node_b.publish_event("ordered", 3, frames.message(ghost))
     await until(lambda: clock.sleeping)  # node A holds 3 and waits for 2
     await clock.advance(GAP_WAIT_SECONDS / 2)
-    assert recorder.received == [1], "held while the missing seq may still arrive"
+    assert recorder.room_events == [1], "held while the missing seq may still arrive"
     await clock.advance(GAP_WAIT_SECONDS)
-    await until(lambda: recorder.received == [1, 3])
+    await until(lambda: recorder.room_events == [1, 3])
     assert any("seq 2 never arrived" in r.getMessage() for r in caplog.records)
 
 
@@ -136,9 +108,9 @@ async def test_a_nodes_own_event_does_not_make_it_drop_an_earlier_remote_one(two
     # Redis: A must read 1 from the store first, not start the room at 2.
     await node_a.publish_event("ordered", 2, frames.message(second))
     await node_b.publish_event("ordered", 1, frames.message(first))
-    await until(lambda: len(recorder.received) >= 2)
+    await until(lambda: len(recorder.room_events) >= 2)
     await asyncio.sleep(0.2)
-    assert recorder.received == [1, 2]
+    assert recorder.room_events == [1, 2]
 
 
 class GatedLastSeq:
@@ -168,7 +140,9 @@ async def test_an_event_sent_while_the_room_starts_on_this_node_is_delivered(tmp
     await broker.start()
     hub = Hub(store=gated, broker=broker, node_id="n", prefix="g:", presence_ttl=30)  # type: ignore[arg-type]
     await store.create_room(Room("ordered", "ordered", RoomKind.PUBLIC, None, 0))
-    first_socket, second_socket = Recorder(id="c1"), Recorder(id="c2")
+    alice = User("u1", "alice", "x", 0)
+    first_socket = RecordingSocket(alice, id="c1")
+    second_socket = RecordingSocket(alice, id="c2")
     try:
         starting = asyncio.create_task(hub.join_local(first_socket, "ordered", announce=False))  # type: ignore[arg-type]
         await gated.waiting.wait()
@@ -180,10 +154,10 @@ async def test_an_event_sent_while_the_room_starts_on_this_node_is_delivered(tmp
         await asyncio.sleep(0.05)
         gated.gate.set()  # the read now sees the message already stored
         await asyncio.gather(starting, publishing)
-        await until(lambda: first_socket.received and second_socket.received)
+        await until(lambda: first_socket.room_events and second_socket.room_events)
         await asyncio.sleep(0.1)
-        assert first_socket.received == [1]
-        assert second_socket.received == [1]
+        assert first_socket.room_events == [1]
+        assert second_socket.room_events == [1]
     finally:
         await hub.stop()
         await broker.close()

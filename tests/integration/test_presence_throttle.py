@@ -9,8 +9,6 @@ room's interval into one trailing frame, which lists everyone.
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -23,42 +21,18 @@ from chatd.fanout.presence import PRESENCE_INTERVAL_SECONDS, PRESENCE_MAX_INTERV
 from chatd.models import Room, RoomKind, User
 from chatd.store.sqlite import SqliteStore
 from tests.clock import ManualClock
+from tests.sockets import RecordingSocket
 
 ROOM = "lobby"
 
 
-@dataclass(eq=False)  # hashable by identity, like a Connection
-class Member:
-    """Stands where a Connection stands in the hub: keeps the presence frames it is sent."""
-
-    id: str
-    user: User
-    rooms: dict[str, int | None] = field(default_factory=dict)
-    presence: list[list[str]] = field(default_factory=list)
-
-    def join_room(self, room_id: str, live_from: int | None) -> None:
-        self.rooms[room_id] = live_from
-
-    def leave_room(self, room_id: str) -> None:
-        self.rooms.pop(room_id, None)
-
-    def live_from(self, room_id: str) -> int | None:
-        return self.rooms.get(room_id)
-
-    def set_live_from(self, room_id: str, seq: int) -> None:
-        self.rooms[room_id] = seq
-
-    def send_room_event(self, room_id: str, seq: int, data: bytes) -> None:
-        pass
-
-    def send_raw(self, data: bytes) -> None:
-        frame = json.loads(data)
-        if frame["type"] == "presence":
-            self.presence.append(sorted(u["username"] for u in frame["users"]))
+def member(n: int) -> RecordingSocket:
+    return RecordingSocket(id=f"conn-{n}", user=User(f"u{n}", f"user{n:03}", "x", 0))
 
 
-def member(n: int) -> Member:
-    return Member(id=f"conn-{n}", user=User(f"u{n}", f"user{n:03}", "x", 0))
+def presence(socket: RecordingSocket) -> list[list[str]]:
+    """The online lists of the presence frames it was sent, each sorted by name."""
+    return [sorted(u["username"] for u in f["users"]) for f in socket.of_type("presence")]
 
 
 @pytest.fixture
@@ -96,7 +70,7 @@ async def settle(clock: ManualClock) -> None:
 async def test_a_join_storm_sends_one_frame_at_once_and_one_trailing_frame(hub, clock):
     first = member(0)
     await hub.join_local(first, ROOM)
-    assert first.presence == [["user000"]], "a lone change goes out at once"
+    assert presence(first) == [["user000"]], "a lone change goes out at once"
 
     await settle(clock)
     storm = [member(n) for n in range(1, 60)]
@@ -104,9 +78,9 @@ async def test_a_join_storm_sends_one_frame_at_once_and_one_trailing_frame(hub, 
     await settle(clock)
 
     everyone = sorted(m.user.username for m in [first, *storm])
-    assert first.presence[-1] == everyone
-    assert len(first.presence) <= 3, f"{len(first.presence)} frames for one storm"
-    assert storm[-1].presence[-1] == everyone, "late joiners get the full list too"
+    assert presence(first)[-1] == everyone
+    assert len(presence(first)) <= 3, f"{len(presence(first))} frames for one storm"
+    assert presence(storm[-1])[-1] == everyone, "late joiners get the full list too"
 
 
 async def test_leaves_are_throttled_the_same_way_and_the_last_frame_is_right(hub, clock):
@@ -115,13 +89,13 @@ async def test_leaves_are_throttled_the_same_way_and_the_last_frame_is_right(hub
         await hub.join_local(m, ROOM)
     await settle(clock)
     stayer, leavers = members[0], members[1:]
-    before = len(stayer.presence)
+    before = len(presence(stayer))
 
     await asyncio.gather(*(hub.leave_local(m, ROOM) for m in leavers))
     await settle(clock)
 
-    assert stayer.presence[-1] == ["user000"]
-    assert len(stayer.presence) - before <= 2
+    assert presence(stayer)[-1] == ["user000"]
+    assert len(presence(stayer)) - before <= 2
 
 
 async def test_a_change_after_a_quiet_interval_is_not_delayed(hub, clock):
@@ -129,7 +103,7 @@ async def test_a_change_after_a_quiet_interval_is_not_delayed(hub, clock):
     await hub.join_local(a, ROOM)
     await settle(clock)
     await hub.join_local(b, ROOM)
-    assert a.presence[-1] == ["user001", "user002"], "sent before join_local returned"
+    assert presence(a)[-1] == ["user001", "user002"], "sent before join_local returned"
 
 
 async def test_while_changes_keep_coming_the_interval_doubles(hub, clock):
@@ -138,7 +112,7 @@ async def test_while_changes_keep_coming_the_interval_doubles(hub, clock):
     watcher = member(0)
     await hub.join_local(watcher, ROOM)
     await settle(clock)
-    before = len(watcher.presence)
+    before = len(presence(watcher))
 
     trickle = [member(n) for n in range(1, 51)]
     for m in trickle:
@@ -148,9 +122,9 @@ async def test_while_changes_keep_coming_the_interval_doubles(hub, clock):
     # 3.1 s at most, and the last one at most one longest interval after it ends.
     await clock.advance(PRESENCE_MAX_INTERVAL_SECONDS + 0.2)
 
-    frames_sent = len(watcher.presence) - before
+    frames_sent = len(presence(watcher)) - before
     assert frames_sent <= 6, f"{frames_sent} frames for one trickle"
-    assert watcher.presence[-1] == sorted(m.user.username for m in [watcher, *trickle])
+    assert presence(watcher)[-1] == sorted(m.user.username for m in [watcher, *trickle])
 
 
 async def test_after_a_quiet_interval_the_room_is_back_to_its_short_interval(hub, clock):
@@ -163,7 +137,7 @@ async def test_after_a_quiet_interval_the_room_is_back_to_its_short_interval(hub
     await clock.advance(2 * PRESENCE_MAX_INTERVAL_SECONDS + 0.2)
 
     await hub.join_local(member(31), ROOM)
-    assert "user031" in watcher.presence[-1], "the first change after quiet goes out at once"
+    assert "user031" in presence(watcher)[-1], "the first change after quiet goes out at once"
     await hub.join_local(member(32), ROOM)
     await clock.advance(PRESENCE_INTERVAL_SECONDS * 1.5)
-    assert "user032" in watcher.presence[-1], "folded into a frame one base interval later"
+    assert "user032" in presence(watcher)[-1], "folded into a frame one base interval later"
