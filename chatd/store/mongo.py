@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import asdict
+from datetime import datetime
 from functools import wraps
 from typing import Any, ClassVar, Final, ParamSpec, TypeVar
 
@@ -55,6 +56,8 @@ from chatd.store.mongo_conversations import (
     MongoConversations,
     move_read_position,
 )
+from chatd.store.mongo_schema import expiry_date, migrate
+from chatd.store.schema import Migration
 from chatd.util.clock import new_id, now_ms
 
 logger = logging.getLogger(__name__)
@@ -114,12 +117,17 @@ class RefreshTokenDoc(Document):
     expires_at: int
     used_at: int | None = None
     revoked: bool = False
+    #: `expires_at` as a BSON date, for the TTL index (which needs one).
+    expires_on: datetime | None = None
 
     class Settings:
         name = "refresh_tokens"
         indexes: ClassVar = [
             IndexModel([("family_id", ASCENDING)], name="family"),
             IndexModel([("user_id", ASCENDING)], name="user"),
+            # The server deletes each token once expired (within a minute:
+            # its TTL monitor's period). Nothing reads expired ones.
+            IndexModel([("expires_on", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
         ]
 
     def to_record(self) -> RefreshToken:
@@ -140,10 +148,16 @@ class RevokedAccessTokenDoc(Document):
     id: str  # type: ignore[assignment]
     #: Epoch seconds (the token's `exp`); an int, like every chatd time.
     expires_at: int
+    #: `expires_at` as a BSON date, for the TTL index (which needs one).
+    expires_on: datetime | None = None
 
     class Settings:
         name = "revoked_access_tokens"
-        indexes: ClassVar = [IndexModel([("expires_at", ASCENDING)], name="expiry")]
+        indexes: ClassVar = [
+            IndexModel([("expires_at", ASCENDING)], name="expiry"),
+            # Deleted by the server once the token has expired anyway.
+            IndexModel([("expires_on", ASCENDING)], expireAfterSeconds=0, name="expiry_ttl"),
+        ]
 
 
 class RoomDoc(Document):
@@ -322,13 +336,16 @@ class MongoStore(MongoConversations):
         self._inflight: dict[tuple[str, str], asyncio.Future[Message]] = {}
         # Writes under way, kept so that close() can let them finish.
         self._writes: set[asyncio.Future[Any]] = set()
+        #: What `open` found and did to the database's schema (for `chatd migrate`).
+        self.migration: Migration | None = None
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
     async def open(cls, uri: str, db_name: str | None = None) -> MongoStore:
-        """Connect, bind the documents and create missing indexes.
+        """Connect, bind the documents and migrate (chatd/store/mongo_schema.py).
 
         The database is `db_name`, else the one the URI's path names, else "chatd".
+        Raises SchemaTooNew, touching nothing, on a database of a newer chatd.
         """
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
@@ -336,7 +353,13 @@ class MongoStore(MongoConversations):
         try:
             name = db_name or client.get_default_database(DEFAULT_DB_NAME).name
             store = cls(client, name)
-            await init_beanie(database=store.database, document_models=list(DOCUMENT_MODELS))
+            # Indexes are mongo_schema's: Beanie's own pass re-creates every
+            # index it cannot match, and fails on a populated database for
+            # servers that do not list some (nx-27017's text indexes).
+            await init_beanie(
+                database=store.database, document_models=list(DOCUMENT_MODELS), skip_indexes=True
+            )
+            store.migration = await migrate(store.database, DOCUMENT_MODELS)
         except BaseException:
             await client.close()
             raise
@@ -426,6 +449,7 @@ class MongoStore(MongoConversations):
             expires_at=token.expires_at,
             used_at=token.used_at,
             revoked=token.revoked,
+            expires_on=expiry_date(token.expires_at),
         ).insert()
 
     async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
@@ -453,10 +477,14 @@ class MongoStore(MongoConversations):
     # -- revoked access tokens -------------------------------------------------
     async def revoke_access_token(self, jti: str, expires_at: int) -> None:
         collection = RevokedAccessTokenDoc.get_pymongo_collection()
-        # Expired entries go on each logout (rare) rather than through a TTL
-        # index, which would need a BSON date where chatd keeps epoch ints.
+        # The TTL index deletes expired entries within a minute; this delete
+        # (on logouts, which are rare) keeps the collection exact meanwhile.
         await collection.delete_many({"expires_at": {"$lte": now_ms() // 1000}})
-        await collection.update_one({"_id": jti}, {"$max": {"expires_at": expires_at}}, upsert=True)
+        await collection.update_one(
+            {"_id": jti},
+            {"$max": {"expires_at": expires_at, "expires_on": expiry_date(expires_at * 1000)}},
+            upsert=True,
+        )
 
     async def is_access_token_revoked(self, jti: str) -> bool:
         collection = RevokedAccessTokenDoc.get_pymongo_collection()

@@ -21,6 +21,7 @@ import aiosqlite
 from chatd._compat import sqlite_connection
 from chatd.models import Message, NewMessage, RefreshToken, Room, RoomKind, User
 from chatd.store.base import Conflict, StoreError, username_key
+from chatd.store.schema import Migration, SchemaTooNew
 from chatd.store.sqlite_appends import AppendBatcher
 from chatd.store.sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT_BYTES, Checkpointer
 from chatd.store.sqlite_conversations import CONVERSATIONS_MIGRATION, SqliteConversations
@@ -204,6 +205,8 @@ class SqliteStore(SqliteConversations):
         self._write_lock = WriteLock(path, BUSY_TIMEOUT_MS / 1000)
         self._appends = AppendBatcher(self._run_write)
         self._checkpointer = Checkpointer(path)
+        #: What `open` found and did to the file's schema (for `chatd migrate`).
+        self.migration: Migration | None = None
 
     # -- lifecycle -------------------------------------------------------------
     @classmethod
@@ -274,16 +277,14 @@ class SqliteStore(SqliteConversations):
         async with self._write() as db:
             version = await scalar(db, "PRAGMA user_version")
             if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {version}, newer than this chatd "
-                    f"knows ({SCHEMA_VERSION}); upgrade chatd"
-                )
+                raise SchemaTooNew(f"sqlite store {self.path}", version, SCHEMA_VERSION)
             for number, steps in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in steps:
                     await db.execute(statement)
                 # PRAGMA does not take parameters; `number` is our own int.
                 await db.execute(f"PRAGMA user_version = {number}")
                 logger.info("sqlite store %s migrated to schema version %d", self.path, number)
+            self.migration = Migration(f"sqlite store {self.path}", version, SCHEMA_VERSION)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -440,6 +441,20 @@ class SqliteStore(SqliteConversations):
                 (jti, now_ms() // 1000),
             )
         return row is not None
+
+    async def purge_expired_tokens(self, now: int) -> int:
+        """Delete refresh tokens and revocation entries expired at `now` (epoch ms).
+
+        Neither can matter any more: an expired refresh token is refused anyway,
+        and a revoked access token past its `exp` is refused by its signature
+        check. Run periodically by `TokenPurger` (MongoDB uses TTL indexes).
+        """
+        async with self._write() as db:
+            tokens = await changes(db, "DELETE FROM refresh_tokens WHERE expires_at <= ?", (now,))
+            revocations = await changes(
+                db, "DELETE FROM revoked_access_tokens WHERE expires_at <= ?", (now // 1000,)
+            )
+        return tokens + revocations
 
     # -- rooms and membership --------------------------------------------------
     async def create_room(self, room: Room) -> Room:
