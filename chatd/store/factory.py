@@ -13,15 +13,20 @@ from contextlib import asynccontextmanager
 from chatd.settings import Settings
 from chatd.store.base import Store
 from chatd.store.sqlite import SqliteStore
+from chatd.store.token_purge import PURGE_INTERVAL_SECONDS, purging_tokens
 
 logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
+async def open_store(
+    settings: Settings, *, purge_interval: float = PURGE_INTERVAL_SECONDS
+) -> AsyncIterator[Store]:
     """The configured store, open for the body and closed after it.
 
     Shaped for `app.cleanup_ctx`: set up before the yield, torn down after.
+    On SQLite a background task purges expired tokens every `purge_interval`
+    seconds meanwhile (MongoDB's TTL indexes do it there).
     """
     if settings.mongodb_uri is not None:
         # Imported only here: Beanie and pymongo take ~0.16 s to import, a
@@ -36,6 +41,7 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
     else:
         sqlite = await SqliteStore.open(settings.sqlite_path)
         try:
-            yield sqlite
+            async with purging_tokens(sqlite, purge_interval):
+                yield sqlite
         finally:
             await sqlite.close()
