@@ -1,4 +1,8 @@
-"""`chatd` and `python -m chatd`: read settings, start the server, stop gracefully."""
+"""`chatd` and `python -m chatd`: read settings, start the server, stop gracefully.
+
+`chatd migrate` (the release step) brings the configured store's schema up to
+date and exits; the server does the same as it starts, so it is optional.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from aiohttp import web
 
 from chatd import __version__
 from chatd.app import create_app
-from chatd.settings import SettingsError, load_settings
+from chatd.settings import Settings, SettingsError, load_settings
+from chatd.store.factory import migrate_store
+from chatd.store.schema import SchemaTooNew
 from chatd.wiring import gc_policy
 
 logger = logging.getLogger("chatd")
@@ -33,6 +39,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--port", type=int, default=None, help="port to bind (default $PORT, else 8080)"
     )
     parser.add_argument("--version", action="version", version=f"chatd {__version__}")
+    # Optional: no command serves, so `chatd --host ... --port ...` is unchanged.
+    commands = parser.add_subparsers(dest="command", metavar="{migrate}")
+    commands.add_parser(
+        "migrate",
+        help="migrate the store and create its missing indexes, then exit (release step)",
+        description=(
+            "Bring the store the environment configures (SQLite, or MONGODB_URI) to this"
+            " chatd's schema version and create its missing indexes, then exit: 0 when"
+            " the store is current, 2 with one line when it cannot be."
+        ),
+    )
     return parser.parse_args(argv)
 
 
@@ -54,6 +71,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"chatd: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _serve(settings)
+
+
+def _one_line(exc: BaseException) -> str:
+    # Driver errors (pymongo's server selection) can run over several lines.
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _migrate(settings: Settings) -> int:
+    try:
+        migration = asyncio.run(migrate_store(settings))
+    except Exception as exc:
+        # Whatever stopped it (an unreachable server, a store of a newer chatd,
+        # a full disk), a release step reports it in one line and fails.
+        print(f"chatd migrate: failed: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    print(f"chatd migrate: {migration.summary()}", flush=True)
+    return 0
+
+
+def _serve(settings: Settings) -> int:
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -62,15 +102,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(settings)
     gc_policy.apply(app)
     url = f"http://{settings.host}:{settings.port}/"
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
-        backlog=LISTEN_BACKLOG,
-        print=lambda _: print(f"chatd {__version__} listening on {url}", flush=True),
-        access_log=None,
-    )
+    try:
+        web.run_app(
+            app,
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+            backlog=LISTEN_BACKLOG,
+            print=lambda _: print(f"chatd {__version__} listening on {url}", flush=True),
+            access_log=None,
+        )
+    except SchemaTooNew as exc:
+        # Never run against a store this chatd cannot read: it would misread
+        # or damage what the newer chatd wrote.
+        print(f"chatd: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from chatd.settings import Settings
-from chatd.store.base import Store
+from chatd.store.base import Store, StoreError
+from chatd.store.schema import Migration
 from chatd.store.sqlite import SqliteStore
 from chatd.store.token_purge import PURGE_INTERVAL_SECONDS, purging_tokens
 
@@ -45,3 +46,24 @@ async def open_store(
                 yield sqlite
         finally:
             await sqlite.close()
+
+
+async def migrate_store(settings: Settings) -> Migration:
+    """`chatd migrate`: open the configured store, which migrates it, then close it.
+
+    Opening is what migrates, so the release step and a node's start do exactly
+    the same thing; here nothing else runs (no purge, no default room).
+    """
+    if settings.mongodb_uri is not None:
+        from chatd.store.mongo import MongoStore
+
+        mongo = await MongoStore.open(settings.mongodb_uri)
+        await mongo.close()
+        migration = mongo.migration
+    else:
+        sqlite = await SqliteStore.open(settings.sqlite_path)
+        await sqlite.close()
+        migration = sqlite.migration
+    if migration is None:  # pragma: no cover - open() always sets it or raises
+        raise StoreError("the store opened without checking its schema version")
+    return migration

@@ -111,7 +111,10 @@ async def _record_version(versions: AsyncCollection[dict[str, Any]], number: int
 
 
 async def create_missing_indexes(models: Sequence[type[Document]]) -> tuple[str, ...]:
-    """Create each declared index whose name the collection does not list; their names."""
+    """Create each declared index whose name its collection does not list.
+
+    Returns them as "collection.index", for the operator.
+    """
     created: list[str] = []
     for model in models:
         declared: list[IndexModel] = [field.index for field in model.get_settings().indexes]
@@ -121,5 +124,6 @@ async def create_missing_indexes(models: Sequence[type[Document]]) -> tuple[str,
         existing = {info["name"] async for info in await collection.list_indexes()}
         missing = [index for index in declared if index.document["name"] not in existing]
         if missing:
-            created += await collection.create_indexes(missing)
+            names = await collection.create_indexes(missing)
+            created += [f"{collection.name}.{name}" for name in names]
     return tuple(created)
