@@ -324,8 +324,9 @@ async def _revoked_jtis(store: Store) -> list[str]:
 # -- purging expired tokens ----------------------------------------------------------
 
 #: A real MongoDB's TTL monitor runs once a minute; nx-27017 purges as it reads.
+MONGO_PURGE_DEADLINE_SECONDS = 90.0
 #: SQLite's purger runs every PURGE_TEST_INTERVAL here.
-PURGE_DEADLINE_SECONDS = 90.0
+SQLITE_PURGE_DEADLINE_SECONDS = 10.0
 PURGE_TEST_INTERVAL = 0.05
 
 
@@ -350,19 +351,16 @@ async def test_expired_tokens_and_revocations_are_purged(store: Store) -> None:
     await store.revoke_access_token("expired", now // 1000 - 60)  # after the other: kept
 
     async def purged() -> bool:
-        return await _refresh_hashes(store) == [live.token_hash] and await _revoked_jtis(store) == [
-            "live"
-        ]
+        tokens, revocations = await _refresh_hashes(store), await _revoked_jtis(store)
+        return tokens == [live.token_hash] and revocations == ["live"]
 
     # SQLite purges with a task of the node; MongoDB by itself (TTL indexes).
-    async with (
-        purging_tokens(store, PURGE_TEST_INTERVAL)
-        if isinstance(  # type: ignore[arg-type]
-            store, SqliteStore
-        )
-        else nullcontext()
-    ):
-        deadline = time.monotonic() + PURGE_DEADLINE_SECONDS
+    if isinstance(store, SqliteStore):
+        purging, wait = purging_tokens(store, PURGE_TEST_INTERVAL), SQLITE_PURGE_DEADLINE_SECONDS
+    else:
+        purging, wait = nullcontext(), MONGO_PURGE_DEADLINE_SECONDS
+    async with purging:
+        deadline = time.monotonic() + wait
         while not await purged():
             assert time.monotonic() < deadline, (await _refresh_hashes(store), expired)
             await asyncio.sleep(PURGE_TEST_INTERVAL)
