@@ -197,6 +197,19 @@ class Store(TokenStore, ConversationStore):
     async def set_password_hash(self, user_id: str, password_hash: str) -> int:
         """Replace the hash and bump the user's token version (atomically); return it."""
 
+    # -- epoch -----------------------------------------------------------------
+    # Room seqs only move forward within one epoch. Restoring a backup takes
+    # them back to where the backup stood, so a restore replaces the epoch:
+    # clients that remember another one drop their seqs and reload, instead of
+    # dropping new messages whose seqs they saw before the restore.
+    @abc.abstractmethod
+    async def epoch(self) -> str:
+        """The store's epoch: a random id, made with the store, kept until `new_epoch`."""
+
+    @abc.abstractmethod
+    async def new_epoch(self) -> str:
+        """Replace the epoch with a new random one (after a restore) and return it."""
+
     # -- rooms and membership --------------------------------------------------
     @abc.abstractmethod
     async def create_room(self, room: Room) -> Room:

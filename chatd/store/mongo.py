@@ -56,7 +56,7 @@ from chatd.store.mongo_conversations import (
     MongoConversations,
     move_read_position,
 )
-from chatd.store.mongo_schema import expiry_date, migrate
+from chatd.store.mongo_schema import EPOCH_DOCUMENT_ID, META_COLLECTION, expiry_date, migrate
 from chatd.store.schema import Migration
 from chatd.util.clock import new_id, now_ms
 
@@ -374,6 +374,21 @@ class MongoStore(MongoConversations):
 
     async def check(self) -> None:
         await self.database.command("ping")
+
+    # -- epoch -----------------------------------------------------------------
+    async def epoch(self) -> str:
+        doc = await self.database[META_COLLECTION].find_one({"_id": EPOCH_DOCUMENT_ID})
+        if doc is None:
+            # Migration 2 made it; only a hand-edited database lacks it.
+            raise StoreError("the store has no epoch; run `chatd epoch --new`")
+        return str(doc["value"])
+
+    async def new_epoch(self) -> str:
+        epoch = new_id()
+        await self.database[META_COLLECTION].update_one(
+            {"_id": EPOCH_DOCUMENT_ID}, {"$set": {"value": epoch}}, upsert=True
+        )
+        return epoch
 
     @staticmethod
     def _seqs() -> AsyncCollection[dict[str, Any]]:

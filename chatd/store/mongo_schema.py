@@ -22,6 +22,7 @@ idempotent, since two nodes starting at once may both run it.
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -33,12 +34,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from chatd.store.schema import Migration, SchemaTooNew
+from chatd.util.clock import new_id
 
 logger = logging.getLogger(__name__)
 
 #: The collection holding the schema version, and that document's `_id`.
 SCHEMA_COLLECTION: Final = "schema_version"
 SCHEMA_DOCUMENT_ID: Final = "chatd"
+#: Facts about the store as a whole, one document each; the epoch's `_id`.
+META_COLLECTION: Final = "store_meta"
+EPOCH_DOCUMENT_ID: Final = "epoch"
 
 Database = AsyncDatabase[dict[str, Any]]
 Step = Callable[[Database], Awaitable[None]]
@@ -66,9 +71,18 @@ async def _date_token_expiries(database: Database) -> None:
             )
 
 
+async def _create_epoch(database: Database) -> None:
+    """2: give the database its epoch (Store.epoch), unless a node already did."""
+    # $setOnInsert: two nodes running this step at once keep the first's epoch.
+    with suppress(DuplicateKeyError):
+        await database[META_COLLECTION].update_one(
+            {"_id": EPOCH_DOCUMENT_ID}, {"$setOnInsert": {"value": new_id()}}, upsert=True
+        )
+
+
 #: Migration N (1-based) brings the database to schema version N. Append new
 #: steps; never edit a released one, since databases in the wild already ran it.
-STEPS: Final[tuple[Step, ...]] = (_date_token_expiries,)
+STEPS: Final[tuple[Step, ...]] = (_date_token_expiries, _create_epoch)
 
 #: The version `migrate` brings every database to.
 SCHEMA_VERSION: Final = len(STEPS)

@@ -140,6 +140,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX revoked_access_tokens_expiry ON revoked_access_tokens (expires_at)",
     ),
+    (
+        # Facts about the store as a whole; `epoch` changes when a backup is
+        # restored (Store.epoch). A file of any age gets one here, at random.
+        """
+        CREATE TABLE store_meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "INSERT INTO store_meta (key, value) VALUES ('epoch', lower(hex(randomblob(16))))",
+    ),
 )
 
 #: The version `open` brings every file to.
@@ -335,6 +346,20 @@ class SqliteStore(SqliteConversations):
         # A file that reads fine may still take no writes: a full disk must fail
         # readiness, not every message. The probe writes next to the database.
         await asyncio.to_thread(probe_writable, self.path.parent, "store")
+
+    # -- epoch -----------------------------------------------------------------
+    async def epoch(self) -> str:
+        async with self._read() as db:
+            value = await scalar(db, "SELECT value FROM store_meta WHERE key = 'epoch'")
+        return str(value)
+
+    async def new_epoch(self) -> str:
+        epoch = new_id()
+        async with self._write() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('epoch', ?)", (epoch,)
+            )
+        return epoch
 
     # -- users -----------------------------------------------------------------
     async def create_user(self, username: str, password_hash: str) -> User:

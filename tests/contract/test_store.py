@@ -1278,6 +1278,54 @@ def _pragma(path: Path, name: str) -> object:
         return db.execute(f"PRAGMA {name}").fetchone()[0]
 
 
+async def test_the_epoch_is_kept_until_new_epoch_replaces_it(store: Store) -> None:
+    first = await store.epoch()
+    assert first and await store.epoch() == first
+
+    second = await store.new_epoch()
+    assert second != first
+    assert await store.epoch() == second
+
+
+async def test_sqlite_keeps_its_epoch_across_reopens_and_gives_older_files_one(
+    db_path: Path,
+) -> None:
+    store = await SqliteStore.open(db_path)
+    epoch = await store.epoch()
+    await store.close()
+    reopened = await SqliteStore.open(db_path)
+    try:
+        assert await reopened.epoch() == epoch
+    finally:
+        await reopened.close()
+
+    # A file from before epochs: the migration gives it a fresh one.
+    older = db_path.with_name("older.db")
+    await (await SqliteStore.open(older)).close()
+    with sqlite3.connect(older) as db:
+        db.execute("DROP TABLE store_meta")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    migrated = await SqliteStore.open(older)
+    try:
+        assert len(await migrated.epoch()) == 32
+        assert await migrated.epoch() != epoch
+    finally:
+        await migrated.close()
+
+
+async def test_mongo_keeps_its_epoch_across_reopens(
+    mongo_target: tuple[str, str], opened_mongo: list[MongoStore]
+) -> None:
+    _, uri = mongo_target
+    name = fresh_db_name()
+    first = await MongoStore.open(uri, name)
+    opened_mongo.append(first)
+    epoch = await first.epoch()
+    again = await MongoStore.open(uri, name)
+    opened_mongo.append(again)
+    assert await again.epoch() == epoch
+
+
 async def test_sqlite_migrates_a_new_file_to_the_latest_version_once(
     db_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1300,16 +1348,17 @@ async def test_sqlite_migrates_a_new_file_to_the_latest_version_once(
         await reopened.close()
 
 
-async def test_sqlite_migrates_a_file_of_the_previous_version_to_keep_revocations(
+async def test_sqlite_migrates_a_file_of_version_4_to_keep_revocations(
     db_path: Path,
 ) -> None:
     store = await SqliteStore.open(db_path)
     await store.create_user("Alice", "hash")
     await store.close()
-    # What a file written by the previous chatd looks like.
+    # What a file written by a chatd of schema version 4 looks like.
     with sqlite3.connect(db_path) as db:
         db.execute("DROP TABLE revoked_access_tokens")
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        db.execute("DROP TABLE store_meta")
+        db.execute("PRAGMA user_version = 4")
 
     reopened = await SqliteStore.open(db_path)
     try:
