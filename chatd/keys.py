@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")
+#: The store's epoch (Store.epoch), read once as the store opens: it changes
+#: only by a restore, which the nodes are stopped for (docs/backup.md).
+STORE_EPOCH: web.AppKey[str] = web.AppKey("store_epoch")
 BROKER: web.AppKey[Broker] = web.AppKey("broker")
 FILES: web.AppKey[FileStore] = web.AppKey("files")
 INTAKE: web.AppKey[FileIntake] = web.AppKey("intake")

@@ -94,19 +94,27 @@ class ChatClient:
 
     # -- WebSocket -------------------------------------------------------------------
     async def connect(
-        self, *, token: str | None = None, resume: dict[str, int] | None = None, **ws_kw: Any
+        self,
+        *,
+        token: str | None = None,
+        resume: dict[str, int] | None = None,
+        epoch: str | None = None,
+        **ws_kw: Any,
     ) -> dict[str, Any]:
         """Open /ws, say hello, and return the `ready` frame.
 
         `resume` ({room: last seq had}) goes in the hello: after `ready` the
         server replays those rooms, before any of their live events, then sends
-        `resumed`; read them with expect/recv like any frame.
+        `resumed`; read them with expect/recv like any frame. `epoch` is the
+        store epoch those seqs belong to (`ready.epoch` of an earlier connect).
         """
         self.backlog.clear()
         self.ws = await self.session.ws_connect(self.base_url + "/ws", **ws_kw)
         hello: dict[str, Any] = {"type": "hello", "token": token or self.token}
         if resume is not None:
             hello["resume"] = resume
+        if epoch is not None:
+            hello["epoch"] = epoch
         await self.send(hello)
         return await self.expect("ready")
 

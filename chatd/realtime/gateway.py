@@ -41,6 +41,7 @@ from chatd.keys import (
     SOCKET_CAPS,
     SOCKET_CLOCK,
     STORE,
+    STORE_EPOCH,
 )
 from chatd.models import AccessClaims, User
 from chatd.realtime.socket_caps import RETRY_AFTER_SECONDS
@@ -155,6 +156,16 @@ async def _hello(
         fields = exc.messages if isinstance(exc.messages, dict) else {"resume": exc.messages}
         invalid = frames.error("invalid", "hello's resume is invalid", fields=fields)
         raise _HelloRefused(invalid, WSCloseCode.POLICY_VIOLATION) from None
+    epoch = frame.get("epoch")
+    if epoch is not None and not isinstance(epoch, str):
+        fields = {"epoch": ["Not a valid string."]}
+        invalid = frames.error("invalid", "hello's epoch is invalid", fields=fields)
+        raise _HelloRefused(invalid, WSCloseCode.POLICY_VIOLATION)
+    if resume is not None and epoch is not None and epoch != request.app[STORE_EPOCH]:
+        # Seqs of another epoch (from before a restore) say nothing about this
+        # store: replaying after them, or holding back live events up to them,
+        # would drop messages. `ready` tells the client to start over.
+        resume = {}
     return user, claims, resume
 
 
@@ -210,7 +221,8 @@ async def _welcome(app: web.Application, conn: Connection, resume: dict[str, int
     resuming = {room.id: resume[room.id] for room in rooms if resume and room.id in resume}
     for room_id in resuming:
         conn.hold(room_id)
-    conn.send(frames.ready(conn.user, conn.id, await room_infos(store, conn.user.id, rooms)))
+    infos = await room_infos(store, conn.user.id, rooms)
+    conn.send(frames.ready(conn.user, conn.id, infos, app[STORE_EPOCH]))
     await hub.attach(conn)
     await hub.join_local_many(conn, [room.id for room in rooms])
     if resume is None:

@@ -29,12 +29,13 @@ def user_ref(user_id: str, username: str) -> dict[str, str]:
     return {"id": user_id, "username": username}
 
 
-def ready(user: User, session: str, rooms: list[dict[str, Any]]) -> Frame:
+def ready(user: User, session: str, rooms: list[dict[str, Any]], epoch: str) -> Frame:
     return {
         "type": "ready",
         "user": user_ref(user.id, user.username),
         "session": session,
         "rooms": rooms,
+        "epoch": epoch,
     }
 
 

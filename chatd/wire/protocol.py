@@ -54,6 +54,8 @@ class ReadySchema(_Framed):
     user = fields.Nested(UserRefSchema, required=True)
     session = fields.String(required=True)
     rooms = fields.List(fields.Nested(RoomInfoSchema), required=True)
+    #: The store's epoch: seqs of another epoch mean nothing here (a restore).
+    epoch = fields.String(required=True)
 
 
 class AckSchema(_Framed):

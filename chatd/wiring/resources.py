@@ -22,7 +22,18 @@ from chatd.domain.dms import squatted_dm_ids
 from chatd.fanout.hub import Hub
 from chatd.files.intake import FileIntake
 from chatd.files.previews import Previewer
-from chatd.keys import AUTH, BROKER, CLOCK, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.keys import (
+    AUTH,
+    BROKER,
+    CLOCK,
+    CONTENT_POLICY,
+    FILES,
+    HUB,
+    INTAKE,
+    SETTINGS,
+    STORE,
+    STORE_EPOCH,
+)
 from chatd.models import Room, RoomKind
 from chatd.store.factory import open_store
 from chatd.util.clock import now_ms
@@ -44,6 +55,7 @@ async def data_dir_context(app: web.Application) -> AsyncIterator[None]:
 async def store_context(app: web.Application) -> AsyncIterator[None]:
     async with open_store(app[SETTINGS]) as store:
         app[STORE] = store
+        app[STORE_EPOCH] = await store.epoch()
         await store.ensure_room(
             Room(
                 id=GENERAL_ROOM,

@@ -312,6 +312,39 @@ async def test_hello_resume_replays_before_anything_live(clients):
     assert not [f for f in bob.backlog + await bob.drain() if f["type"] == "message"]
 
 
+async def test_ready_carries_the_store_epoch_and_a_resume_of_another_is_dropped(clients):
+    alice, bob = await clients(), await clients()
+    room = room_name()
+    for c in (alice, bob):
+        await c.request({"type": "join", "room": room})
+    first = await alice.request({"type": "message", "room": room, "text": "before"})
+    await bob.expect("message", id=first["id"])
+    await bob.ws.close()
+
+    # Seqs remembered from another epoch (before a restore, the store's seqs
+    # went back): held to them, bob would never see seqs up to 1000.
+    ready = await bob.connect(resume={room: first["seq"] + 1000}, epoch="an-older-epoch")
+    assert isinstance(ready["epoch"], str) and ready["epoch"] != "an-older-epoch"
+    assert (await bob.expect("resumed"))["rooms"] == {}
+    after = await alice.request({"type": "message", "room": room, "text": "after"})
+    await bob.expect("message", room=room, seq=after["seq"])
+
+    # The same epoch: the resume is honoured as before.
+    await bob.ws.close()
+    await bob.connect(resume={room: first["seq"]}, epoch=ready["epoch"])
+    resumed = await bob.expect("resumed")
+    assert resumed["rooms"] == {room: after["seq"]}
+
+
+async def test_hello_with_an_epoch_that_is_not_a_string_is_refused(clients):
+    bob = await clients(connect=False)
+    bob.ws = await bob.session.ws_connect(bob.base_url + "/ws")
+    await bob.send({"type": "hello", "token": bob.token, "resume": {}, "epoch": 7})
+    code, frames_seen = await bob.closed()
+    assert code == aiohttp.WSCloseCode.POLICY_VIOLATION
+    assert frames_seen[0]["code"] == "invalid" and "epoch" in frames_seen[0]["fields"]
+
+
 @pytest.mark.parametrize(
     "resume", [{"room": -1}, {"bad room!": 1}, [1], {"room": "1"}, {f"r{i}": 0 for i in range(501)}]
 )
