@@ -22,8 +22,8 @@ idempotent, since two nodes starting at once may both run it.
 from __future__ import annotations
 
 import logging
-from contextlib import suppress
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any, Final
 
