@@ -2,6 +2,8 @@
 
 `chatd migrate` (the release step) brings the configured store's schema up to
 date and exits; the server does the same as it starts, so it is optional.
+`chatd backup DIR`, `chatd restore DIR` and `chatd epoch [--new]` are in
+chatd/wiring/backup.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from chatd.app import create_app
 from chatd.settings import Settings, SettingsError, load_settings
 from chatd.store.factory import migrate_store
 from chatd.store.schema import SchemaTooNew
+from chatd.wiring import backup as backup_commands
 from chatd.wiring import gc_policy
 
 logger = logging.getLogger("chatd")
@@ -40,7 +43,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--version", action="version", version=f"chatd {__version__}")
     # Optional: no command serves, so `chatd --host ... --port ...` is unchanged.
-    commands = parser.add_subparsers(dest="command", metavar="{migrate}")
+    commands = parser.add_subparsers(dest="command", metavar="{migrate,backup,restore,epoch}")
     commands.add_parser(
         "migrate",
         help="migrate the store and create its missing indexes, then exit (release step)",
@@ -50,6 +53,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             " the store is current, 2 with one line when it cannot be."
         ),
     )
+    backup_commands.add_commands(commands)
     return parser.parse_args(argv)
 
 
@@ -73,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command in backup_commands.COMMANDS:
+        return backup_commands.run_command(args, settings)
     return _serve(settings)
 
 

@@ -67,3 +67,28 @@ async def migrate_store(settings: Settings) -> Migration:
     if migration is None:  # pragma: no cover - open() always sets it or raises
         raise StoreError("the store opened without checking its schema version")
     return migration
+
+
+async def store_epoch(settings: Settings, *, renew: bool) -> str:
+    """`chatd epoch [--new]`: the configured store's epoch, replaced first if `renew`.
+
+    Renewed after restoring a backup (Store.epoch), with every node stopped:
+    a node reads the epoch once, as it starts.
+    """
+    if settings.mongodb_uri is not None:
+        from chatd.store.mongo import MongoStore
+
+        mongo = await MongoStore.open(settings.mongodb_uri)
+        try:
+            return await _epoch_of(mongo, renew)
+        finally:
+            await mongo.close()
+    sqlite = await SqliteStore.open(settings.sqlite_path)
+    try:
+        return await _epoch_of(sqlite, renew)
+    finally:
+        await sqlite.close()
+
+
+async def _epoch_of(store: Store, renew: bool) -> str:
+    return await (store.new_epoch() if renew else store.epoch())
