@@ -76,8 +76,15 @@ export class Chat {
 
   // -- frames in -----------------------------------------------------------------------
 
-  _onReady({ frame, first }) {
+  _onReady({ frame, first, epochChanged }) {
     const { store } = this;
+    if (epochChanged) {
+      // A restored store: what we hold may be gone, and seqs were reused. Reload.
+      for (const room of store.rooms.values()) {
+        store.resetMessages(room, [], { keepNewer: false }); // pending ones stay in the outbox
+        room.loaded = false;
+      }
+    }
     store.me = frame.user;
     setSelf(frame.user.id);
     store.rememberUser(frame.user);
@@ -105,6 +112,7 @@ export class Chat {
     else if (store.active) {
       // Reconnected: replayed events arrive through resume; reload members for presence.
       this.loadMembers(store.active, true);
+      if (epochChanged) this.loadLatest(store.active);
     }
   }
 

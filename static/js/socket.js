@@ -62,6 +62,7 @@ export class Socket extends EventTarget {
     this.attempt = 0;
     this.session = null;
     this.seqs = new Map();
+    this.epoch = null; // the store epoch `seqs` belong to (ready.epoch)
     this.pending = new Map(); // ref -> {resolve, reject, timer}
     this.outbox = new Map(); // nonce -> {frame, resolve, reject, ref}
     this.unsupported = new Set(); // frame types the server answered with unknown_type
@@ -112,7 +113,9 @@ export class Socket extends EventTarget {
       // The rooms we know go in hello: the server replays each before any of its
       // live events, so nothing arrives twice or out of order (see _resume).
       this._helloResume = Object.fromEntries(Object.entries(this._watermarks()).slice(0, MAX_RESUME_ROOMS));
-      ws.send(JSON.stringify({ type: "hello", token: this.api.token, resume: this._helloResume }));
+      const hello = { type: "hello", token: this.api.token, resume: this._helloResume };
+      if (this.epoch !== null) hello.epoch = this.epoch;
+      ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (event) => {
       if (this.ws !== ws) return;
@@ -243,11 +246,20 @@ export class Socket extends EventTarget {
       this.attempt = 0;
       const first = this.session === null;
       this.session = frame.session;
+      // Another epoch: the store was restored from a backup, and its seqs went back.
+      // Ours belong to the old history, and would drop new messages as seen: start
+      // over from ready's lastSeq (hello's resume was ignored by the server).
+      const epochChanged = this.epoch !== null && typeof frame.epoch === "string" && frame.epoch !== this.epoch;
+      if (typeof frame.epoch === "string") this.epoch = frame.epoch;
+      if (epochChanged) {
+        this.seqs.clear();
+        this._helloResume = {};
+      }
       const listed = new Set((frame.rooms || []).map((room) => room.id));
       for (const room of this.seqs.keys()) if (!listed.has(room)) this.seqs.delete(room); // left meanwhile
       for (const room of frame.rooms || []) this.track(room.id, room.lastSeq ?? 0);
       this._setState("open");
-      this._emit("ready", { frame, first });
+      this._emit("ready", { frame, first, epochChanged });
       this._schedulePing();
       this._scheduleReauth();
       this._resume();
