@@ -35,7 +35,6 @@ from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
 
-_ROOM_PREFIX = "room:"
 _CHANNEL_SUFFIX = ":channel"
 
 
@@ -70,6 +69,8 @@ class Hub:
             clock=clock,
             ttl=presence_ttl,
         )
+        # Both channel kinds start with the deployment's prefix (see room_channel).
+        self._room_channel_prefix = room_channel(prefix, "")[: -len(_CHANNEL_SUFFIX)]
         self._user_channel_prefix = user_channel(prefix, "")[: -len(_CHANNEL_SUFFIX)]
         #: Set by close_all: the node is going away (see leave_local).
         self._stopping = False
@@ -139,7 +140,7 @@ class Hub:
             # RoomOrdering.start fills it in).
             conn.join_room(room_id, self._ordering.next_seq(room_id))
             if self._registry.enter(conn, room_id):
-                await self._ordering.start(room_id, room_channel(room_id))
+                await self._ordering.start(room_id, room_channel(self._prefix, room_id))
         await self._presence.joined(conn, new)
         for room_id in new:
             if announce:
@@ -168,14 +169,16 @@ class Hub:
         if served and self._registry.drop_if_empty(room_id):
             self._ordering.forget(room_id)
             self._presence.forget(room_id)
-            await self._unsubscribe(room_channel(room_id))
+            await self._unsubscribe(room_channel(self._prefix, room_id))
 
     # -- publishing ----------------------------------------------------------------
     async def publish_event(self, room_id: str, seq: int, frame: dict[str, Any]) -> None:
         """A stored room event: deliver here in order, then to every other node."""
         data = dumpb(frame)
         await self._ordering.deliver(room_id, seq, data)
-        await self._publish(room_channel(room_id), Envelope(self._node, seq=seq), data)
+        await self._publish(
+            room_channel(self._prefix, room_id), Envelope(self._node, seq=seq), data
+        )
 
     async def publish_ephemeral(
         self,
@@ -199,7 +202,9 @@ class Hub:
         else:
             self._registry.deliver(room_id, data, exclude_id)
         await self._publish(
-            room_channel(room_id), Envelope(self._node, exclude=exclude_id, only=only), data
+            room_channel(self._prefix, room_id),
+            Envelope(self._node, exclude=exclude_id, only=only),
+            data,
         )
 
     async def publish_user(self, user_id: str, event: UserEvent) -> None:
@@ -285,8 +290,8 @@ class Hub:
             return
         if header.node == self._node:
             return  # our own echo: delivered locally already
-        if channel.startswith(_ROOM_PREFIX):
-            room_id = channel[len(_ROOM_PREFIX) : -len(_CHANNEL_SUFFIX)]
+        if channel.startswith(self._room_channel_prefix):
+            room_id = channel[len(self._room_channel_prefix) : -len(_CHANNEL_SUFFIX)]
             if header.seq is not None:
                 await self._ordering.deliver(room_id, header.seq, data)
             elif header.only is not None:

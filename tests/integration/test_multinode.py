@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 
 import pytest
 
@@ -328,3 +329,67 @@ async def test_receivers_moved_off_a_killed_node_get_each_event_once(cluster, pe
 def room_seqs(frames: list[dict], room: str) -> list[int]:
     """The seqs of a room's messages in the order a socket received them."""
     return [f["seq"] for f in frames if f["type"] == "message" and f["room"] == room]
+
+
+async def test_two_deployments_on_one_redis_see_nothing_of_each_other(tmp_path, redis_url):
+    """One redis-server and database, the same users and room (B starts from a copy
+    of A's data, so even the user ids match): only CHATD_REDIS_PREFIX sets them
+    apart, and it must, since Redis pub/sub ignores the database number."""
+    seed = ChatdProcess(tmp_path / "a", tmp_path).start()
+    alice, bob = ChatClient(seed.url), ChatClient(seed.url)
+    try:
+        names = [(await c.register())["user"]["username"] for c in (alice, bob)]
+    finally:
+        await alice.close()
+        await bob.close()
+    assert seed.terminate() == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    a, b = (
+        ChatdProcess(tmp_path / name, tmp_path, REDIS_URL=redis_url, CHATD_REDIS_PREFIX=f"{name}:")
+        for name in ("a", "b")
+    )
+    clients: list[ChatClient] = []
+
+    async def signed_in(node: ChatdProcess, username: str) -> ChatClient:
+        client = ChatClient(node.url)
+        clients.append(client)
+        assert (await client.login(username))[0] == 200
+        await client.connect()
+        return client
+
+    try:
+        a.start()
+        b.start()
+        alice_a = await signed_in(a, names[0])
+        alice_b, bob_b = await signed_in(b, names[0]), await signed_in(b, names[1])
+        room = unique_name("room-")
+        await alice_a.request({"type": "join", "room": room})
+        await alice_a.drain()  # the frames of its own join
+        for client in (alice_b, bob_b):
+            await client.request({"type": "join", "room": room})
+        await expect_online(alice_b, room, alice_b, bob_b)
+
+        await alice_a.send({"type": "typing", "room": room})
+        sent_a = await alice_a.request({"type": "message", "room": room, "text": "on a"})
+        assert sent_a["type"] == "ack"
+        await bob_b.send({"type": "typing", "room": room})
+        sent_b = await bob_b.request({"type": "message", "room": room, "text": "on b"})
+        assert sent_b["type"] == "ack"
+        # Each deployment works...
+        assert (await alice_b.expect("typing", room=room))["user"] == bob_b.user
+        assert (await alice_b.expect("message", room=room))["text"] == "on b"
+
+        # ...and no frame crosses: no message, typing, presence or user event.
+        seen_a = await alice_a.drain(quiet=1.0)
+        seen_b = await alice_b.drain(quiet=1.0) + await bob_b.drain(quiet=0.1)
+        assert [f for f in seen_a if f["type"] == "message" and f["text"] == "on b"] == []
+        assert [f for f in seen_b if f["type"] == "message" and f["text"] == "on a"] == []
+        assert [f for f in seen_a if f["type"] in ("typing", "joined")] == []
+        assert [f for f in seen_b if f["type"] == "typing" and f["user"] == alice_a.user] == []
+        online_a = {u["username"] for f in seen_a if f["type"] == "presence" for u in f["users"]}
+        assert names[1] not in online_a, seen_a
+    finally:
+        for client in clients:
+            await client.close()
+        a.stop_quietly()
+        b.stop_quietly()
