@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -15,7 +16,7 @@ from chatd.api import rooms as rooms_api
 from chatd.api import search as search_api
 from chatd.api import threads as threads_api
 from chatd.api import uploads as uploads_api
-from chatd.keys import CLOCK, HELLO_TIMEOUT, OUTAGES, SETTINGS
+from chatd.keys import CLOCK, DRAINING, HELLO_TIMEOUT, OUTAGES, SETTINGS
 from chatd.realtime.gateway import (
     HELLO_TIMEOUT_SECONDS,
     WEBSOCKET_PATH,
@@ -65,6 +66,7 @@ def create_app(
     app[SETTINGS] = settings
     app[HELLO_TIMEOUT] = hello_timeout
     app[CLOCK] = clock or LoopClock()
+    app[DRAINING] = asyncio.Event()
     app[OUTAGES] = OutageLog(logging.getLogger("chatd.util.outages"))
     app.cleanup_ctx.extend(
         [

@@ -9,6 +9,8 @@ from aiohttp import web
 # Types only: at run time this module imports nothing of chatd's, so any
 # layer can name a slot without loading the layers that fill it.
 if TYPE_CHECKING:
+    import asyncio
+
     from chatd.actions.deps import ActionDeps
     from chatd.auth.service import AuthService
     from chatd.broker import Broker
@@ -39,6 +41,8 @@ ACTIONS: web.AppKey[ActionDeps] = web.AppKey("actions")
 SOCKET_CLOCK: web.AppKey[SocketClock] = web.AppKey("socket_clock")
 #: Seconds a new socket has to send `hello` (the contract's 10 s; tests shorten it).
 HELLO_TIMEOUT: web.AppKey[float] = web.AppKey("hello_timeout")
+#: Set when the node starts going away (SIGTERM): /readyz answers 503 from then on.
+DRAINING: web.AppKey[asyncio.Event] = web.AppKey("draining")
 #: The node's time, for every part that waits on a timing (tests pass one they advance).
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 SOCKET_CAPS: web.AppKey[SocketCaps] = web.AppKey("socket_caps")

@@ -41,7 +41,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     mongodb_uri: str | None = None
     redis_url: str | None = None
-    #: Prefix for every Redis key chatd owns beyond the contract's room keys.
+    #: Prefix of every Redis key and channel chatd uses, the room channels included.
     redis_prefix: str = "chatd:"
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
@@ -92,6 +92,10 @@ class Settings:
     sockets_per_address: int = 1000
     #: Behind a PaaS router, the client address is the last X-Forwarded-For hop.
     trust_proxy: bool = False
+    #: After SIGTERM, /readyz answers 503 this long before the sockets close, so
+    #: a load balancer (which polls every few seconds) stops sending new clients
+    #: to a node that is going away; 0 closes at once.
+    drain_seconds: float = 5.0
     #: Stable id of this process in pub/sub envelopes; generated per start.
     node_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
@@ -178,6 +182,19 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(name, f"not a number: {value!r}") from None
     if not number > 0:
         raise SettingsError(name, "must be greater than 0")
+    return number
+
+
+def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(name, f"not a number: {value!r}") from None
+    if not 0 <= number < float("inf"):
+        raise SettingsError(name, "must be 0 or more")
     return number
 
 
@@ -344,6 +361,7 @@ def load_settings(
         log_level=level,
         bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", _DEFAULTS.bcrypt_rounds, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
+        drain_seconds=_non_negative_float(env, "CHATD_DRAIN_SECONDS", _DEFAULTS.drain_seconds),
         message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", _DEFAULTS.message_rate),
         presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", _DEFAULTS.presence_ttl),
         login_free_failures=login_free_failures,

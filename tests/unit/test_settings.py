@@ -74,6 +74,9 @@ def test_the_environment_wins_over_the_env_file(tmp_path):
             {"CHATD_SOCKETS_PER_USER": "100", "CHATD_SOCKETS_PER_ADDRESS": "10"},
             "CHATD_SOCKETS_PER_ADDRESS",
         ),
+        ({"CHATD_DRAIN_SECONDS": "-1"}, "CHATD_DRAIN_SECONDS"),
+        ({"CHATD_DRAIN_SECONDS": "soon"}, "CHATD_DRAIN_SECONDS"),
+        ({"CHATD_DRAIN_SECONDS": "inf"}, "CHATD_DRAIN_SECONDS"),
         ({"REDIS_URL": "redis://127.0.0.1:6379"}, "CHATD_SECRET_KEY"),
         ({"MONGODB_URI": "mongodb://h/db", "CHATD_SECRET_KEY": "short"}, "CHATD_SECRET_KEY"),
     ],
@@ -103,6 +106,12 @@ def test_abuse_limits_have_defaults_no_normal_user_meets_and_can_be_set(tmp_path
     )
     assert (s.login_window, s.register_limit, s.sockets_per_user) == (0.5, 3, 2)
     assert s.sockets_per_address == 4
+
+
+def test_the_drain_window_defaults_to_5_s_and_0_turns_it_off(tmp_path):
+    assert settings(tmp_path).drain_seconds == 5.0
+    assert settings(tmp_path, CHATD_DRAIN_SECONDS="0").drain_seconds == 0.0
+    assert settings(tmp_path, CHATD_DRAIN_SECONDS="1.5").drain_seconds == 1.5
 
 
 def test_lists_are_comma_separated(tmp_path):
