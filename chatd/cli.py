@@ -16,6 +16,7 @@ from aiohttp import web
 
 from chatd import __version__
 from chatd.app import create_app
+from chatd.observability.logs import configure_logging
 from chatd.settings import Settings, SettingsError, load_settings
 from chatd.store.factory import migrate_store
 from chatd.store.schema import SchemaTooNew
@@ -94,10 +95,7 @@ def _migrate(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format, settings.node_id)
     _use_uvloop()
     app = create_app(settings)
     gc_policy.apply(app)
@@ -110,6 +108,8 @@ def _serve(settings: Settings) -> int:
             shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
             backlog=LISTEN_BACKLOG,
             print=lambda _: print(f"chatd {__version__} listening on {url}", flush=True),
+            # chatd's request middleware writes the access log (CHATD_ACCESS_LOG),
+            # with the route pattern and the request id.
             access_log=None,
         )
     except SchemaTooNew as exc:

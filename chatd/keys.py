@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from chatd.fanout.hub import Hub
     from chatd.files import FileStore
     from chatd.files.intake import FileIntake
+    from chatd.observability.metrics import Metrics
+    from chatd.observability.sockets import SocketEvents
     from chatd.realtime.liveness import SocketClock
     from chatd.realtime.router import FrameRouter
     from chatd.realtime.socket_caps import SocketCaps
@@ -44,3 +46,7 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 SOCKET_CAPS: web.AppKey[SocketCaps] = web.AppKey("socket_caps")
 #: Outages seen by REST views and WebSocket handshakes (one warning per kind).
 OUTAGES: web.AppKey[OutageLog] = web.AppKey("outages")
+#: The app's Prometheus metrics (its own registry: several apps share a test process).
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+#: What the app's sockets count and log (one object, held by every Connection).
+SOCKET_EVENTS: web.AppKey[SocketEvents] = web.AppKey("socket_events")

@@ -62,6 +62,15 @@ class Settings:
     #: up to 10 files). Generous for people, a brake on scripts filling the disk.
     upload_rate: int = 20
     log_level: str = "INFO"
+    #: `text` (a line per record, for people) or `json` (an object per line, for
+    #: log collectors).
+    log_format: str = "text"
+    #: One log line per HTTP request; off by default, as a proxy usually logs them.
+    access_log: bool = False
+    #: Bearer token that opens GET /metrics on the main port (None: 404 there).
+    metrics_token: str | None = None
+    #: Serve /metrics on this port instead, without a token (None: no listener).
+    metrics_port: int | None = None
     #: bcrypt work factor; 12 costs about 200 ms on a 2-core server core (measured).
     bcrypt_rounds: int = 12
     #: Messages a user may send per second (burst: twice that), per node.
@@ -307,6 +316,10 @@ def load_settings(
             "CHATD_LOGIN_ADDRESS_FAILURES",
             f"must be at least CHATD_LOGIN_FREE_FAILURES ({login_free_failures})",
         )
+    log_format = (_optional(env, "CHATD_LOG_FORMAT") or _DEFAULTS.log_format).lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError("CHATD_LOG_FORMAT", f"expected text or json, got {log_format!r}")
+    metrics_port_value = _optional(env, "CHATD_METRICS_PORT")
     sockets_per_user = _positive_int(env, "CHATD_SOCKETS_PER_USER", _DEFAULTS.sockets_per_user)
     sockets_per_address = _positive_int(
         env, "CHATD_SOCKETS_PER_ADDRESS", _DEFAULTS.sockets_per_address
@@ -342,6 +355,12 @@ def load_settings(
         max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", _DEFAULTS.max_upload_bytes),
         upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", _DEFAULTS.upload_rate),
         log_level=level,
+        log_format=log_format,
+        access_log=_flag(env, "CHATD_ACCESS_LOG"),
+        metrics_token=_optional(env, "CHATD_METRICS_TOKEN"),
+        metrics_port=(
+            None if metrics_port_value is None else _port(metrics_port_value, "CHATD_METRICS_PORT")
+        ),
         bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", _DEFAULTS.bcrypt_rounds, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
         message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", _DEFAULTS.message_rate),

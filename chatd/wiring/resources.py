@@ -22,8 +22,20 @@ from chatd.domain.dms import squatted_dm_ids
 from chatd.fanout.hub import Hub
 from chatd.files.intake import FileIntake
 from chatd.files.previews import Previewer
-from chatd.keys import AUTH, BROKER, CLOCK, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.keys import (
+    AUTH,
+    BROKER,
+    CLOCK,
+    CONTENT_POLICY,
+    FILES,
+    HUB,
+    INTAKE,
+    METRICS,
+    SETTINGS,
+    STORE,
+)
 from chatd.models import Room, RoomKind
+from chatd.observability.timing import timed
 from chatd.store.factory import open_store
 from chatd.util.clock import now_ms
 from chatd.util.private_files import warn_if_shared
@@ -43,7 +55,8 @@ async def data_dir_context(app: web.Application) -> AsyncIterator[None]:
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:
     async with open_store(app[SETTINGS]) as store:
-        app[STORE] = store
+        # Every call through the port is timed here, once, not in each adapter.
+        app[STORE] = timed(store, app[METRICS].store_seconds)
         await store.ensure_room(
             Room(
                 id=GENERAL_ROOM,
@@ -72,6 +85,7 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
         from chatd.broker.redis import RedisBroker
 
         async def resync_after_outage() -> None:
+            app[METRICS].broker_reconnects.inc()
             # Events published while Redis was away are in the store: deliver them.
             hub = app.get(HUB)
             if hub is not None:
@@ -81,7 +95,7 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
             settings.redis_url, settings.redis_prefix, on_reconnect=resync_after_outage
         )
         await redis.start()
-        app[BROKER] = redis
+        app[BROKER] = timed(redis, app[METRICS].broker_seconds)
         logger.info("broker: Redis")
         try:
             yield
@@ -92,7 +106,7 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
 
         memory = MemoryBroker()
         await memory.start()
-        app[BROKER] = memory
+        app[BROKER] = timed(memory, app[METRICS].broker_seconds)
         logger.info("broker: in-process")
         try:
             yield
