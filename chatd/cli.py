@@ -94,6 +94,15 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _announce(settings: Settings, url: str) -> None:
+    """The one line saying the node is up: on stdout, or a log record when logs are
+    JSON, so that a collector reading them gets nothing but JSON lines."""
+    if settings.log_format == "json":
+        logger.info("chatd %s listening on %s", __version__, url)
+    else:
+        print(f"chatd {__version__} listening on {url}", flush=True)
+
+
 def _serve(settings: Settings) -> int:
     configure_logging(settings.log_level, settings.log_format, settings.node_id)
     _use_uvloop()
@@ -107,7 +116,7 @@ def _serve(settings: Settings) -> int:
             port=settings.port,
             shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
             backlog=LISTEN_BACKLOG,
-            print=lambda _: print(f"chatd {__version__} listening on {url}", flush=True),
+            print=lambda _: _announce(settings, url),
             # chatd's request middleware writes the access log (CHATD_ACCESS_LOG),
             # with the route pattern and the request id.
             access_log=None,

@@ -145,6 +145,7 @@ async def _hello(
         raise PermissionError("first frame must be hello") from None
     if not isinstance(frame, dict) or frame.get("type") != "hello":
         raise PermissionError("first frame must be hello")
+    request.app[SOCKET_EVENTS].received("hello")  # the router sees the frames after it
     token = frame.get("token")
     if not isinstance(token, str) or not token:
         raise PermissionError("hello needs a token")
