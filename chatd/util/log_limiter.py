@@ -23,9 +23,15 @@ MAX_KINDS: Final = 1024
 class LimitedLog:
     """Rate-limited lines on one logger, per kind."""
 
-    def __init__(self, logger: logging.Logger, interval: float = INTERVAL_SECONDS) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = INTERVAL_SECONDS,
+        max_kinds: int = MAX_KINDS,
+    ) -> None:
         self._logger = logger
         self._interval = interval
+        self._max_kinds = max_kinds
         #: kind -> (monotonic time of the last line, occurrences not logged since)
         self._kinds: dict[Hashable, tuple[float, int]] = {}
 
@@ -36,7 +42,7 @@ class LimitedLog:
         if now - last < self._interval:
             self._kinds[kind] = (last, quiet + 1)
             return
-        if len(self._kinds) >= MAX_KINDS and kind not in self._kinds:
+        if len(self._kinds) >= self._max_kinds and kind not in self._kinds:
             self._kinds.clear()
         self._kinds[kind] = (now, 0)
         if quiet:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import aiohttp
@@ -147,18 +148,60 @@ async def test_figures_follow_a_scripted_session(start_server, make_settings):
     await _until(closed)
 
 
-async def test_refused_handshakes_are_counted(start_server, make_settings):
+async def test_refused_handshakes_are_counted_and_logged_once_per_kind(
+    start_server, make_settings, caplog
+):
+    caplog.set_level(logging.WARNING, logger="chatd.realtime.gateway")
     base = await start_server(settings=make_settings(CHATD_METRICS_TOKEN=TOKEN))
     async with aiohttp.ClientSession() as session:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await session.ws_connect(base + "ws", headers={"Origin": "https://evil.example"})
-        assert refused.value.status == 403
+        for _ in range(3):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(base + "ws", headers={"Origin": "https://evil.example"})
+            assert refused.value.status == 403
         async with session.ws_connect(base + "ws") as ws:
             await ws.send_json({"type": "hello", "token": "not-a-token"})
             assert (await ws.receive_json())["code"] == "unauthorized"
     samples = await _scrape(base)
-    assert _value(samples, "chatd_refusals_total", via="handshake", code="forbidden") == 1
+    assert _value(samples, "chatd_refusals_total", via="handshake", code="forbidden") == 3
     assert _value(samples, "chatd_refusals_total", via="handshake", code="unauthorized") == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "chatd.realtime.gateway"]
+    # A flood of one kind is one line (then one a minute with a count), not one each.
+    assert len([line for line in lines if "(forbidden)" in line]) == 1
+    assert any("https://evil.example" in line for line in lines)
+    assert len([line for line in lines if "(unauthorized)" in line]) == 1
+
+
+async def test_a_slow_consumer_close_is_counted_and_logged(start_server, make_settings, caplog):
+    caplog.set_level(logging.WARNING, logger="chatd.realtime.gateway")
+    settings = make_settings(CHATD_METRICS_TOKEN=TOKEN, CHATD_MESSAGE_RATE="10000")
+    base = await start_server(settings=settings)
+    sender, slow = ChatClient(base), ChatClient(base)
+    total, text = 3000, "y" * 3900
+    try:
+        for client in (sender, slow):
+            await client.register()
+            await client.connect()
+
+        async def send_all() -> None:
+            for _ in range(total):
+                await sender.send({"type": "message", "room": "general", "text": text})
+
+        async def acks() -> None:
+            seen = 0
+            while seen < total:
+                seen += (await sender.recv(timeout=20))["type"] == "ack"
+
+        await asyncio.gather(send_all(), acks())  # slow reads nothing meanwhile
+        msg = await slow.ws.receive(timeout=20)
+        while msg.type == aiohttp.WSMsgType.TEXT:
+            msg = await slow.ws.receive(timeout=20)
+        assert msg.data == 4008
+    finally:
+        for client in (sender, slow):
+            await client.close()
+    assert _value(await _scrape(base), "chatd_slow_consumer_closes_total") == 1
+    lines = [r.getMessage() for r in caplog.records if "slow consumer" in r.getMessage()]
+    assert len(lines) == 1 and slow.user["username"] in lines[0]
 
 
 async def test_uploads_and_their_bytes_are_counted(start_server, make_settings):
