@@ -170,7 +170,7 @@ class Connection:
         """Send already-encoded frame bytes (shared by every local recipient); never blocks."""
         if self.closing:
             return
-        self.events.fanout_out.inc()
+        self.events.counts.fanout += 1
         self._send(data)
 
     def _send(self, data: bytes) -> None:

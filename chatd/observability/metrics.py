@@ -3,17 +3,23 @@
 Each app owns its `CollectorRegistry` (never prometheus_client's global one):
 several apps run in one test process, and each must report only itself.
 
-Counters that are bumped per frame keep their labelled children in dicts, so
-the hot path is a dict look-up and an increment: no label tuple is built and
-no lock of the family is taken per frame.
+The counters bumped per frame (frames in and out, refusals) are plain ints in
+`FrameCounts`, read only when scraped: prometheus_client's `Counter.inc` takes a
+lock (~330 ns measured), several times the cost of writing the frame to a socket
+that keeps up, and a fanned-out frame is counted once per recipient. An int
+increment costs ~50 ns. Everything runs on the event loop, scrapes included, so
+the ints need no lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 #: The exposition format's content type, for the /metrics responses.
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
@@ -31,30 +37,69 @@ HTTP_BUCKETS: Final = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 UNKNOWN_TYPE: Final = "unknown"
 
 
+class FrameCounts:
+    """The per-frame counters, as plain ints (see the module's docstring)."""
+
+    __slots__ = ("fanout", "received", "refused", "sent")
+
+    def __init__(self) -> None:
+        #: Frames encoded once and sent to several sockets, per receiving socket.
+        self.fanout = 0
+        #: Frames received, by served type (others under UNKNOWN_TYPE).
+        self.received: dict[str, int] = {}
+        #: Frames built for one socket, by type.
+        self.sent: dict[str, int] = {}
+        #: Refusals by (via, code): error frames, REST errors, refused handshakes.
+        self.refused: dict[tuple[str, str], int] = {}
+
+    def refuse(self, via: str, code: str) -> None:
+        key = (via, code)
+        self.refused[key] = self.refused.get(key, 0) + 1
+
+
+class _FrameCountsCollector(Collector):
+    """Exports `FrameCounts` as counter families when the registry is scraped."""
+
+    def __init__(self, counts: FrameCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self._counts
+        received = CounterMetricFamily(
+            "chatd_frames_in", "Text frames received, by type", labels=["type"]
+        )
+        for frame_type, value in counts.received.items():
+            received.add_metric([frame_type], value)
+        sent = CounterMetricFamily(
+            "chatd_frames_out",
+            "Frames sent, per receiving socket, by type"
+            " (fanout: frames encoded once for several sockets)",
+            labels=["type"],
+        )
+        for frame_type, value in counts.sent.items():
+            sent.add_metric([frame_type], value)
+        sent.add_metric(["fanout"], counts.fanout)
+        refused = CounterMetricFamily(
+            "chatd_refusals",
+            "Refusals by code: error frames (via=frame), REST errors (via=http),"
+            " refused WebSocket handshakes (via=handshake)",
+            labels=["via", "code"],
+        )
+        for (via, code), value in counts.refused.items():
+            refused.add_metric([via, code], value)
+        yield from (received, sent, refused)
+
+
 class Metrics:
     """Every metric chatd exports, registered in a registry of their own."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
+        self.frames = FrameCounts()
+        registry.register(_FrameCountsCollector(self.frames))
         self.sockets_open = Gauge(
             "chatd_sockets_open", "WebSockets past hello, open on this node", registry=registry
-        )
-        self.frames_in = Counter(
-            "chatd_frames_in", "Text frames received, by type", ["type"], registry=registry
-        )
-        self.frames_out = Counter(
-            "chatd_frames_out",
-            "Frames sent, per socket, by type (fanout: frames encoded once for several sockets)",
-            ["type"],
-            registry=registry,
-        )
-        self.refusals = Counter(
-            "chatd_refusals",
-            "Refusals by code: error frames (via=frame), REST errors (via=http),"
-            " refused WebSocket handshakes (via=handshake)",
-            ["via", "code"],
-            registry=registry,
         )
         self.store_seconds = Histogram(
             "chatd_store_call_seconds",
@@ -101,31 +146,6 @@ class Metrics:
         self.upload_bytes = Counter(
             "chatd_upload_bytes", "Bytes of files uploaded", registry=registry
         )
-        self._in: dict[str, Counter] = {}
-        self._out: dict[str, Counter] = {}
-        self._frame_refusals: dict[str, Counter] = {}
-        #: Bumped for every fanned-out frame, so that path looks nothing up.
-        self.room_events_out = self.frames_out.labels("fanout")
-
-    def frame_in(self, frame_type: str) -> None:
-        """One received frame of a served type (others: `UNKNOWN_TYPE`)."""
-        child = self._in.get(frame_type)
-        if child is None:
-            child = self._in[frame_type] = self.frames_in.labels(frame_type)
-        child.inc()
-
-    def frame_out(self, frame_type: str) -> None:
-        """One frame chatd built for one socket (its types are chatd's own)."""
-        child = self._out.get(frame_type)
-        if child is None:
-            child = self._out[frame_type] = self.frames_out.labels(frame_type)
-        child.inc()
-
-    def frame_refused(self, code: str) -> None:
-        child = self._frame_refusals.get(code)
-        if child is None:
-            child = self._frame_refusals[code] = self.refusals.labels("frame", code)
-        child.inc()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus's text format."""

@@ -16,25 +16,28 @@ from chatd.util.log_limiter import LimitedLog
 class SocketEvents:
     """Counters bumped by sockets, and the lines they log in floods."""
 
-    __slots__ = ("_log", "fanout_out", "metrics", "replayed_events")
+    __slots__ = ("_log", "counts", "metrics", "replayed_events")
 
     def __init__(self, metrics: Metrics, logger: logging.Logger) -> None:
         self.metrics = metrics
         self._log = LimitedLog(logger)
-        #: Frames encoded once and sent to several sockets (room events,
-        #: ephemeral and user frames), counted per socket they reach.
-        self.fanout_out = metrics.room_events_out
+        #: Plain ints: a connection bumps `counts.fanout` for every frame encoded
+        #: once for several sockets (room events, ephemeral and user frames).
+        self.counts = metrics.frames
         self.replayed_events = metrics.replayed_events
 
     def received(self, frame_type: str) -> None:
-        self.metrics.frame_in(frame_type)
+        """One received frame (of a served type, else `UNKNOWN_TYPE`)."""
+        received = self.counts.received
+        received[frame_type] = received.get(frame_type, 0) + 1
 
     def sent(self, frame: Mapping[str, object]) -> None:
         """One frame built for one socket; an `error` frame counts as a refusal too."""
         frame_type = str(frame["type"])
-        self.metrics.frame_out(frame_type)
+        sent = self.counts.sent
+        sent[frame_type] = sent.get(frame_type, 0) + 1
         if frame_type == "error":
-            self.metrics.frame_refused(str(frame["code"]))
+            self.counts.refuse("frame", str(frame["code"]))
 
     def slow_consumer(self, conn_id: str, username: str, where: str) -> None:
         self.metrics.slow_consumer_closes.inc()
@@ -49,7 +52,7 @@ class SocketEvents:
 
     def handshake_refused(self, code: str, reason: str, address: str) -> None:
         """A WebSocket turned away before it served anything (origin, caps, hello)."""
-        self.metrics.refusals.labels("handshake", code).inc()
+        self.counts.refuse("handshake", code)
         self._log.note(
             ("handshake", code),
             logging.WARNING,

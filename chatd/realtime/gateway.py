@@ -253,7 +253,7 @@ async def _admit(
         await _refuse(ws, refused)
         return None
     except Unavailable as exc:
-        events.metrics.refusals.labels("handshake", "unavailable").inc()
+        events.counts.refuse("handshake", "unavailable")
         await _try_again_later(ws, request.app, exc)
         return None
     caps = request.app[SOCKET_CAPS]

@@ -61,7 +61,7 @@ async def observe_middleware(request: web.Request, handler: Any) -> web.StreamRe
         status = response.status
         code = response.get(ERROR_CODE)
         if code is not None:
-            request.app[METRICS].refusals.labels("http", code).inc()
+            request.app[METRICS].frames.refuse("http", code)
         return response
     except web.HTTPException as exc:
         status = exc.status

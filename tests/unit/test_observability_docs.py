@@ -14,9 +14,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 def _exported() -> set[str]:
     metrics = Metrics()
     # Touch one child of each labelled family so its samples are listed.
-    metrics.frame_in("message")
-    metrics.frame_out("ack")
-    metrics.refusals.labels("frame", "invalid").inc()
+    metrics.frames.received["message"] = 1
+    metrics.frames.sent["ack"] = 1
+    metrics.frames.refuse("frame", "invalid")
     metrics.store_seconds.labels("append_message").observe(0.001)
     metrics.broker_seconds.labels("publish").observe(0.001)
     metrics.http_requests.labels("GET", "/healthz", "200").inc()
