@@ -305,3 +305,24 @@ async def test_text_logs_stay_the_default_without_an_access_log(tmp_path):
     assert "listening on" in text
     assert "chatd.access" not in text
     assert not any(line.startswith("{") for line in text.splitlines())
+
+
+async def test_a_broker_reconnect_is_counted(start_server, make_settings, restartable_redis):
+    settings = make_settings(
+        broker="redis", REDIS_URL=restartable_redis.url, CHATD_METRICS_TOKEN=TOKEN
+    )
+    base = await start_server(settings=settings)
+    alice = ChatClient(base)
+    try:
+        await alice.register()
+        await alice.connect()  # the node subscribes to her channels
+        assert _value(await _scrape(base), "chatd_broker_reconnects_total") == 0
+        restartable_redis.stop()
+        restartable_redis.start()
+
+        async def reconnected() -> bool:
+            return _value(await _scrape(base), "chatd_broker_reconnects_total") == 1
+
+        await _until(reconnected, timeout=30)
+    finally:
+        await alice.close()
