@@ -221,6 +221,26 @@ async def test_uploads_and_their_bytes_are_counted(start_server, make_settings):
     assert _value(samples, "chatd_upload_bytes_total") == 1234
 
 
+async def test_resumes_and_replayed_events_are_counted(start_server, make_settings):
+    base = await start_server(settings=make_settings(CHATD_METRICS_TOKEN=TOKEN))
+    alice, bob = ChatClient(base), ChatClient(base)
+    try:
+        await alice.register()
+        await bob.register()
+        await alice.connect()
+        first = await alice.request({"type": "message", "room": "general", "text": "seen"})
+        for text in ("missed 1", "missed 2", "missed 3"):
+            await alice.request({"type": "message", "room": "general", "text": text})
+        await bob.connect(resume={"general": first["seq"]})
+        await bob.expect("resumed")
+    finally:
+        await alice.close()
+        await bob.close()
+    samples = await _scrape(base)
+    assert _value(samples, "chatd_resumes_total") == 1
+    assert _value(samples, "chatd_replayed_events_total") == 3
+
+
 # -- request ids -------------------------------------------------------------------------
 
 
