@@ -25,11 +25,11 @@ class _Timed:
     def __init__(self, target: object, histogram: Histogram) -> None:
         self._target = target
         for name in dir(type(target)):
-            if name.startswith("_"):
-                continue
-            method = getattr(target, name, None)
-            if inspect.iscoroutinefunction(method):
-                setattr(self, name, _timed_call(method, histogram.labels(name)))
+            # Looked up on the class, so no property runs here.
+            if not name.startswith("_") and inspect.iscoroutinefunction(
+                inspect.getattr_static(type(target), name)
+            ):
+                setattr(self, name, _timed_call(getattr(target, name), histogram.labels(name)))
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for what __init__ did not wrap.
