@@ -320,6 +320,14 @@ def load_settings(
     if log_format not in ("text", "json"):
         raise SettingsError("CHATD_LOG_FORMAT", f"expected text or json, got {log_format!r}")
     metrics_port_value = _optional(env, "CHATD_METRICS_PORT")
+    metrics_port = (
+        None if metrics_port_value is None else _port(metrics_port_value, "CHATD_METRICS_PORT")
+    )
+    main_port = port if port is not None else (_port(env_port, "PORT") if env_port else None)
+    if metrics_port and metrics_port == (_DEFAULTS.port if main_port is None else main_port):
+        raise SettingsError(
+            "CHATD_METRICS_PORT", f"must differ from the main port ({metrics_port})"
+        )
     sockets_per_user = _positive_int(env, "CHATD_SOCKETS_PER_USER", _DEFAULTS.sockets_per_user)
     sockets_per_address = _positive_int(
         env, "CHATD_SOCKETS_PER_ADDRESS", _DEFAULTS.sockets_per_address
@@ -358,9 +366,7 @@ def load_settings(
         log_format=log_format,
         access_log=_flag(env, "CHATD_ACCESS_LOG"),
         metrics_token=_optional(env, "CHATD_METRICS_TOKEN"),
-        metrics_port=(
-            None if metrics_port_value is None else _port(metrics_port_value, "CHATD_METRICS_PORT")
-        ),
+        metrics_port=metrics_port,
         bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", _DEFAULTS.bcrypt_rounds, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
         message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", _DEFAULTS.message_rate),

@@ -47,6 +47,8 @@ def test_values_are_read(tmp_path):
         ({"CHATD_ACCESS_LOG": "sometimes"}, "CHATD_ACCESS_LOG"),
         ({"CHATD_METRICS_PORT": "metrics"}, "CHATD_METRICS_PORT"),
         ({"CHATD_METRICS_PORT": "70000"}, "CHATD_METRICS_PORT"),
+        ({"CHATD_METRICS_PORT": "8080"}, "CHATD_METRICS_PORT"),
+        ({"CHATD_METRICS_PORT": "5000", "PORT": "5000"}, "CHATD_METRICS_PORT"),
     ],
 )
 def test_bad_values_name_their_variable(tmp_path, env, variable):
