@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Final
 
-import aiosqlite
-
 from chatd.models import (
     EventKind,
     Mention,
@@ -39,6 +37,7 @@ from chatd.store.sqlite_rows import (
     placeholders,
     scalar,
 )
+from chatd.store.sqlite_thread import SqliteThread
 from chatd.util.clock import now_ms
 
 #: Stands for "everyone" in the mentions table (no user id looks like it).
@@ -165,7 +164,7 @@ def fts_query(terms: Sequence[str]) -> str:
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-async def bump_seq(db: aiosqlite.Connection, room_id: str) -> int:
+async def bump_seq(db: SqliteThread, room_id: str) -> int:
     """Take the room's next seq inside the caller's write transaction."""
     seq = await scalar(
         db, "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq", (room_id,)
@@ -176,7 +175,7 @@ async def bump_seq(db: aiosqlite.Connection, room_id: str) -> int:
 
 
 async def log_event(
-    db: aiosqlite.Connection,
+    db: SqliteThread,
     room_id: str,
     seq: int,
     kind: EventKind,
@@ -193,7 +192,7 @@ async def log_event(
 
 
 async def index_mentions(
-    db: aiosqlite.Connection,
+    db: SqliteThread,
     message: Message,
     mentions: Sequence[Mention],
     mentions_room: bool,
@@ -210,7 +209,7 @@ async def index_mentions(
     )
 
 
-async def record_new_message(db: aiosqlite.Connection, message: Message) -> None:
+async def record_new_message(db: SqliteThread, message: Message) -> None:
     """The rest of an append, in its transaction: event log, mentions, thread counts."""
     await log_event(db, message.room_id, message.seq, EventKind.MESSAGE, message.id, ts=message.ts)
     if message.mentions or message.mentions_room:
@@ -227,10 +226,10 @@ async def record_new_message(db: aiosqlite.Connection, message: Message) -> None
 class SqliteConversations(Store):
     """The ConversationStore half of the Store on SQLite (SqliteStore completes it)."""
 
-    def _read(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def _read(self) -> AbstractAsyncContextManager[SqliteThread]:
         raise NotImplementedError  # provided by SqliteStore
 
-    def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+    def _write(self) -> AbstractAsyncContextManager[SqliteThread]:
         raise NotImplementedError  # provided by SqliteStore
 
     # -- edits and deletes -------------------------------------------------------------
@@ -536,7 +535,7 @@ class SqliteConversations(Store):
         return result
 
 
-async def _message_seq(db: aiosqlite.Connection, room_id: str, message_id: str) -> int | None:
+async def _message_seq(db: SqliteThread, room_id: str, message_id: str) -> int | None:
     seq = await scalar(
         db, "SELECT seq FROM messages WHERE id = ? AND room_id = ?", (message_id, room_id)
     )
