@@ -40,6 +40,13 @@ async def _wait_for(event: threading.Event) -> None:
     assert await asyncio.to_thread(event.wait, WAIT_SECONDS)
 
 
+async def _thread_gone(name: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while any(t.name == name for t in threading.enumerate()):
+        assert time.monotonic() < deadline, f"thread {name} is still running"
+        await asyncio.sleep(0.01)
+
+
 async def test_calls_run_on_one_thread_of_its_own_in_the_order_made(db: SqliteThread) -> None:
     def where(conn: sqlite3.Connection, n: int) -> tuple[int, int]:
         time.sleep(0.001 * (n % 3))  # uneven work must not reorder anything
@@ -114,12 +121,26 @@ async def test_close_waits_for_calls_in_flight_then_ends_the_thread(tmp_path: Pa
     with pytest.raises(StoreError, match="closed"):
         await db.execute("SELECT 1")
     await db.close()  # a second close is a no-op
-    deadline = time.monotonic() + WAIT_SECONDS
-    while any(t.name.startswith("sqlite-closing") for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the connection's thread outlived close()"
-        await asyncio.sleep(0.01)
+    await _thread_gone("sqlite-closing")
     with sqlite3.connect(tmp_path / "thread.db") as check:
         assert check.execute("SELECT entry FROM log").fetchall() == [("held",)]
+
+
+async def test_a_file_that_cannot_be_opened_fails_open_and_ends_the_thread(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        await SqliteThread.open(tmp_path / "missing-dir" / "thread.db", "sqlite-unopened")
+    await _thread_gone("sqlite-unopened")
+
+
+async def test_an_open_cancelled_half_way_ends_its_thread(tmp_path: Path) -> None:
+    opening = asyncio.create_task(SqliteThread.open(tmp_path / "thread.db", "sqlite-dropped"))
+    await asyncio.sleep(0)  # the thread is started and connecting
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    await _thread_gone("sqlite-dropped")
 
 
 async def test_the_connection_is_never_used_off_its_thread(db: SqliteThread) -> None:
