@@ -35,10 +35,10 @@ def placeholders(count: int) -> str:
 # Every query runs as ONE call on the connection's thread (SqliteThread.run):
 # execute, fetch, close. Made as separate trips (as aiosqlite's cursor API did),
 # they queue behind other coroutines' trips; a statement stays active (holding
-# its connection's read snapshot) until its close comes up. Under load some statement was always
-# active on the shared read connection, so it kept reading an old snapshot for
-# seconds: a resume found nothing after a seq that had been committed and
-# delivered meanwhile (found by the reconnect-storm benchmark).
+# its connection's read snapshot) until its close comes up. Under load some
+# statement was always active on the shared read connection, so it kept reading
+# an old snapshot for seconds: a resume found nothing after a seq that had been
+# committed and delivered meanwhile (found by the reconnect-storm benchmark).
 
 
 #: What a query returns: its first row, all its rows, or how many rows it changed.
