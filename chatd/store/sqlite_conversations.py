@@ -10,6 +10,7 @@ Mixed into `SqliteStore`, which provides the connections (`_read`, `_write`).
 
 from __future__ import annotations
 
+import abc
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -226,11 +227,14 @@ async def record_new_message(db: SqliteThread, message: Message) -> None:
 class SqliteConversations(Store):
     """The ConversationStore half of the Store on SQLite (SqliteStore completes it)."""
 
+    # -- what SqliteStore provides (abstract: mypy and abc check that it does) -----------
+    @abc.abstractmethod
     def _read(self) -> AbstractAsyncContextManager[SqliteThread]:
-        raise NotImplementedError  # provided by SqliteStore
+        """The read connection, for one or more queries."""
 
+    @abc.abstractmethod
     def _write(self) -> AbstractAsyncContextManager[SqliteThread]:
-        raise NotImplementedError  # provided by SqliteStore
+        """The write connection inside one transaction (BEGIN IMMEDIATE ... COMMIT)."""
 
     # -- edits and deletes -------------------------------------------------------------
     async def edit_message(
