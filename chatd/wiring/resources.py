@@ -36,8 +36,13 @@ GENERAL_ROOM = "general"
 
 
 async def data_dir_context(app: web.Application) -> AsyncIterator[None]:
-    """Warn, once per start, when the data dir lets other users of the machine in."""
-    await asyncio.to_thread(warn_if_shared, app[SETTINGS].data_dir)
+    """Warn, once per start, when the data dir lets other users of the machine in
+    or sits on a platform's ephemeral disk."""
+    settings = app[SETTINGS]
+    await asyncio.to_thread(warn_if_shared, settings.data_dir)
+    ephemeral = settings.ephemeral_disk_warning
+    if ephemeral is not None:
+        logger.warning("%s", ephemeral)
     yield
 
 
@@ -108,11 +113,17 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
         s3 = S3FileStore(
             settings.s3_bucket,
             endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
             region=settings.aws_region,
             access_key_id=settings.aws_access_key_id,
             secret_access_key=settings.aws_secret_access_key,
         )
         await s3.start()
+        try:
+            await s3.prepare_bucket(create=settings.s3_create_bucket)
+        except BaseException:
+            await s3.close()
+            raise
         app[FILES] = s3
         logger.info("files: S3 bucket %s", settings.s3_bucket)
         try:
