@@ -10,7 +10,6 @@ node and every message arrives exactly once on both sides.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 import urllib.request
@@ -136,7 +135,32 @@ def people(browser: Browser, cluster: Cluster) -> Iterator[Browsers]:
     assert not b.errors, f"uncaught errors in the page: {b.errors}"
 
 
-def test_two_people_chat_through_nginx_while_a_node_stops(
+def served(cluster: Cluster, request: str, node: ChatdProcess) -> int:
+    """How many logged `request`s (`/ws 101`) the node served in the end.
+
+    $upstream_addr lists every node tried (`A, B` when A refused), last the one
+    that answered.
+    """
+    address = f"127.0.0.1:{node.port}"
+    return sum(
+        1
+        for line in cluster.access_log().splitlines()
+        if line.startswith(request + " ") and line.rsplit(" ", 1)[-1] == address
+    )
+
+
+def wait_until_nginx_uses(cluster: Cluster, node: ChatdProcess, timeout: float = 30) -> None:
+    """A restarted node gets traffic again once its fail_timeout has passed."""
+    seen = served(cluster, "/readyz 200", node)
+    deadline = time.monotonic() + timeout
+    while served(cluster, "/readyz 200", node) == seen:
+        assert time.monotonic() < deadline, f"nginx never sent a request to {node.url}"
+        with urllib.request.urlopen(cluster.url + "readyz", timeout=5) as response:
+            assert response.status == 200
+        time.sleep(0.2)
+
+
+def test_two_people_chat_through_nginx_across_a_rolling_restart(
     cluster: Cluster, people: Browsers
 ) -> None:
     alice, _ = people.signup("nginx-alice-")
@@ -144,29 +168,31 @@ def test_two_people_chat_through_nginx_while_a_node_stops(
     said: list[str] = []
 
     def exchange(label: str) -> None:
+        """Each says something (possibly while reconnecting); all of it arrives once."""
         for who, page in (("alice", alice), ("bob", bob)):
             text = f"{label} from {who} {unique_name('m')}"
             send(page, text)
             said.append(text)
+        for text in said:  # each exactly once, on both sides
+            wait_for_message(alice, text)
+            wait_for_message(bob, text)
 
-    exchange("before")
-    for text in said:
-        wait_for_message(alice, text)
-        wait_for_message(bob, text)
+    first, second = cluster.nodes
+    exchange("both up")
 
-    stopped = cluster.nodes[0]
-    assert stopped.terminate() == 0
-    exchange("during")  # typed while a client may still be reconnecting
+    # First node down: whoever was on it reconnects through nginx to the second.
+    assert first.terminate() == 0
+    exchange("first down")
+
+    # First node back; then the second goes, with both sockets surely on it.
+    first.start()
+    wait_until_nginx_uses(cluster, first)
+    # (nginx logs a WebSocket when it closes.)
+    moved_before = served(cluster, "/ws 101", second)
+    assert second.terminate() == 0
+    exchange("second down")
     exchange("after")
-    for text in said:  # each exactly once, on both sides
-        wait_for_message(alice, text)
-        wait_for_message(bob, text)
-
-    # Somebody's socket really was on the stopped node and moved: nginx logged
-    # its upgrade (101) to that node when it closed.
-    stopped_addr = f"127.0.0.1:{stopped.port}"
-    sockets = re.findall(r"^/ws 101 (\S+)$", cluster.access_log(), re.MULTILINE)
-    assert stopped_addr in sockets, cluster.access_log()
+    assert served(cluster, "/ws 101", second) == moved_before + 2, cluster.access_log()
 
 
 def test_an_upload_bigger_than_nginx_default_goes_through(cluster: Cluster) -> None:
