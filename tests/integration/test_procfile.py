@@ -64,8 +64,9 @@ def test_the_release_phase_migrates_then_the_web_process_serves(tmp_path: Path) 
     processes = {line.split(":", 1)[0] for line in PROCFILE.read_text().splitlines() if line}
     assert {"release", "web"} <= processes
 
+    honcho_start = [honcho, "-f", str(PROCFILE), "-d", str(tmp_path), "-e", "/dev/null", "start"]
     release = subprocess.run(
-        [honcho, "-f", str(PROCFILE), "-d", str(tmp_path), "-e", "/dev/null", "start", "release"],
+        [*honcho_start, "release"],
         env=env,
         capture_output=True,
         text=True,
@@ -78,8 +79,7 @@ def test_the_release_phase_migrates_then_the_web_process_serves(tmp_path: Path) 
 
     port = free_port()
     web = subprocess.Popen(
-        [honcho, "-f", str(PROCFILE), "-d", str(tmp_path), "-e", "/dev/null",
-         "start", "-p", str(port), "web"],  # fmt: skip
+        [*honcho_start, "-p", str(port), "web"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
