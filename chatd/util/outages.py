@@ -3,7 +3,8 @@
 During an outage every request and frame fails the same way; logging each (with a
 traceback) would bury the one line an operator needs under thousands. `OutageLog`
 writes the first failure of each kind (backend + exception class) at once, then at
-most one line per interval that says how many more there were.
+most one line per interval that says how many more there were; `recovered` writes
+one line when a backend that was noted answers again.
 """
 
 from __future__ import annotations
@@ -39,3 +40,12 @@ class OutageLog:
         more = f" ({quiet} more since the last warning)" if quiet else ""
         what = "is full" if isinstance(exc, StorageFull) else "is unavailable"
         self._logger.warning("%s %s (%s, in %s)%s", exc.backend, what, exc, where, more)
+
+    def recovered(self, backend: str, where: str) -> None:
+        """Log once that `backend` answers again, if an outage of it was noted."""
+        kinds = [kind for kind in self._kinds if kind[0] == backend]
+        if not kinds:
+            return
+        missed = sum(self._kinds.pop(kind)[1] for kind in kinds)
+        more = f" ({missed} more failures since the last warning)" if missed else ""
+        self._logger.info("%s is available again (in %s)%s", backend, where, more)

@@ -18,11 +18,24 @@ from chatd.auth.passwords import PasswordHasher
 from chatd.auth.service import AbuseLimits, AuthService
 from chatd.auth.throttle import LoginLimits, LoginThrottle
 from chatd.auth.tokens import AccessTokens
+from chatd.broker.counters import FailoverCounters
 from chatd.domain.dms import squatted_dm_ids
 from chatd.fanout.hub import Hub
 from chatd.files.intake import FileIntake
 from chatd.files.previews import Previewer
-from chatd.keys import AUTH, BROKER, CLOCK, CONTENT_POLICY, FILES, HUB, INTAKE, SETTINGS, STORE
+from chatd.keys import (
+    AUTH,
+    BROKER,
+    CLOCK,
+    CONTENT_POLICY,
+    COUNTERS,
+    FILES,
+    HUB,
+    INTAKE,
+    OUTAGES,
+    SETTINGS,
+    STORE,
+)
 from chatd.models import Room, RoomKind
 from chatd.store.factory import open_store
 from chatd.util.clock import now_ms
@@ -77,6 +90,7 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
         from chatd.broker.redis import RedisBroker
 
         async def resync_after_outage() -> None:
+            app[OUTAGES].recovered("broker", "pub/sub")
             # Events published while Redis was away are in the store: deliver them.
             hub = app.get(HUB)
             if hub is not None:
@@ -87,6 +101,8 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
         )
         await redis.start()
         app[BROKER] = redis
+        # Limits keep counting, per node, while Redis is away (chatd.broker.counters).
+        app[COUNTERS] = FailoverCounters(redis, app[OUTAGES])
         logger.info("broker: Redis")
         try:
             yield
@@ -98,6 +114,7 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
         memory = MemoryBroker()
         await memory.start()
         app[BROKER] = memory
+        app[COUNTERS] = memory
         logger.info("broker: in-process")
         try:
             yield
@@ -158,7 +175,7 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
 
 
 def abuse_limits(app: web.Application) -> AbuseLimits:
-    settings, broker, prefix = app[SETTINGS], app[BROKER], app[SETTINGS].redis_prefix
+    settings, counters, prefix = app[SETTINGS], app[COUNTERS], app[SETTINGS].redis_prefix
     login = LoginLimits(
         free_failures=settings.login_free_failures,
         address_failures=settings.login_address_failures,
@@ -166,12 +183,12 @@ def abuse_limits(app: web.Application) -> AbuseLimits:
         window=settings.login_window,
     )
     return AbuseLimits(
-        login=LoginThrottle(broker, prefix, login),
+        login=LoginThrottle(counters, prefix, login),
         register=WindowLimit(
-            broker, f"{prefix}register:addr", settings.register_limit, settings.register_window
+            counters, f"{prefix}register:addr", settings.register_limit, settings.register_window
         ),
         password=BackoffLimit(
-            broker,
+            counters,
             f"{prefix}password:user",
             settings.password_failures,
             settings.login_window,
@@ -203,6 +220,7 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
         prefix=settings.redis_prefix,
         presence_ttl=settings.presence_ttl,
         clock=app[CLOCK],
+        outages=app[OUTAGES],
     )
     try:
         yield
