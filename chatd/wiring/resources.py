@@ -37,6 +37,7 @@ from chatd.keys import (
     STORE,
 )
 from chatd.models import Room, RoomKind
+from chatd.store import Store
 from chatd.store.factory import open_store
 from chatd.util.clock import now_ms
 from chatd.util.private_files import warn_if_shared
@@ -60,28 +61,32 @@ async def data_dir_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:
-    async with open_store(app[SETTINGS]) as store:
+    async with open_store(app[SETTINGS], prepare_store) as store:
         app[STORE] = store
-        await store.ensure_room(
-            Room(
-                id=GENERAL_ROOM,
-                name=GENERAL_ROOM,
-                kind=RoomKind.PUBLIC,
-                created_by=None,
-                created_at=now_ms(),
-                topic="Everyone's room",
-            )
-        )
-        for room in await squatted_dm_ids(store):
-            logger.warning(
-                "public room %s (%r, created by %s) holds a direct-message id: it takes no"
-                " new members, and the DM of that id cannot be opened until it is removed"
-                " (see README, Upgrading)",
-                room.id,
-                room.name,
-                room.created_by,
-            )
         yield
+
+
+async def prepare_store(store: Store) -> None:
+    """Ready a connected store for serving: the default room, warnings about old data."""
+    await store.ensure_room(
+        Room(
+            id=GENERAL_ROOM,
+            name=GENERAL_ROOM,
+            kind=RoomKind.PUBLIC,
+            created_by=None,
+            created_at=now_ms(),
+            topic="Everyone's room",
+        )
+    )
+    for room in await squatted_dm_ids(store):
+        logger.warning(
+            "public room %s (%r, created by %s) holds a direct-message id: it takes no"
+            " new members, and the DM of that id cannot be opened until it is removed"
+            " (see README, Upgrading)",
+            room.id,
+            room.name,
+            room.created_by,
+        )
 
 
 async def broker_context(app: web.Application) -> AsyncIterator[None]:
