@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,8 +20,9 @@ from chatd.broker.counters import RETRY_SHARED_SECONDS
 from tests.client import ChatClient, unique_name
 from tests.fixtures.app import ServerFactory
 from tests.fixtures.disk import SmallDisk
-from tests.fixtures.mongo import NxMongoServer
+from tests.fixtures.mongo import NxMongoServer, fresh_db_name
 from tests.fixtures.redis import RedisServer
+from tests.integration.processes import ChatdProcess
 
 #: Long enough that the message certainly needs fresh pages of the SQLite WAL.
 LONG_TEXT = "x" * 4000
@@ -228,6 +230,51 @@ async def test_with_the_store_down_a_message_frame_gets_unavailable_and_the_sock
 
 
 # -- disk full -------------------------------------------------------------------------
+
+
+#: MongoDB comes up this long after chatd started without it.
+MONGO_LATE_SECONDS = 10
+#: Connecting by itself takes at most the capped back-off plus a server
+#: selection timeout (chatd/store/mongo.py); slack for a loaded machine.
+MONGO_CONNECT_WITHIN_SECONDS = 40
+
+
+async def test_with_mongodb_down_at_start_chatd_serves_503_then_connects_by_itself(
+    tmp_path: Path, restartable_mongo: NxMongoServer
+) -> None:
+    restartable_mongo.stop()
+    node = ChatdProcess(
+        tmp_path / "data", tmp_path, MONGODB_URI=f"{restartable_mongo.uri}/{fresh_db_name()}"
+    )
+    alice = ChatClient(node.url)
+    try:
+        await asyncio.to_thread(node.start, 30.0)
+        status, raw = await asyncio.to_thread(node.get, "/readyz")
+        assert status == 503, raw
+        assert "mongodb" in json.loads(raw)["checks"]["store"]
+        status, body, response = await alice.call(
+            "POST", "/api/auth/register", json_body={"username": "alice", "password": "x" * 12}
+        )
+        assert_unavailable(status, body, response)
+
+        await asyncio.sleep(MONGO_LATE_SECONDS)
+        await asyncio.to_thread(restartable_mongo.start)
+        deadline = asyncio.get_running_loop().time() + MONGO_CONNECT_WITHIN_SECONDS
+        while (status := (await asyncio.to_thread(node.get, "/readyz"))[0]) != 200:
+            assert asyncio.get_running_loop().time() < deadline, node.log()
+            await asyncio.sleep(0.5)
+
+        await alice.register()
+        ready = await alice.connect()
+        assert "general" in [room["id"] for room in ready["rooms"]], ready
+        ack = await alice.request({"type": "message", "room": "general", "text": "hello"})
+        assert ack["type"] == "ack", ack
+        status, body, _ = await alice.call("GET", "/api/rooms/general/messages")
+        assert [m["text"] for m in body["messages"]] == ["hello"], body
+        assert "Traceback" not in node.log()
+    finally:
+        await alice.close()
+        node.stop_quietly()
 
 
 async def test_a_full_disk_refuses_uploads_and_messages_with_507_and_fails_readyz(
