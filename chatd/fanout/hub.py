@@ -57,10 +57,10 @@ class Hub:
     ) -> None:
         clock = clock or LoopClock()
         self._broker = broker
-        self._outages = outages or OutageLog(logger)
+        self._outages = outages = outages or OutageLog(logger)
         self._node = node_id
         self._prefix = prefix
-        self._registry = SocketRegistry()
+        self._registry = SocketRegistry(outages)
         self._ordering = RoomOrdering(
             store=store,
             registry=self._registry,
@@ -73,6 +73,7 @@ class Hub:
             publish=self.publish_ephemeral,
             clock=clock,
             ttl=presence_ttl,
+            outages=outages,
         )
         self._user_channel_prefix = user_channel(prefix, "")[: -len(_CHANNEL_SUFFIX)]
         #: Set by close_all: the node is going away (see leave_local).

@@ -114,6 +114,13 @@ async def test_with_redis_down_each_node_serves_accounts_reads_writes_and_socket
         # One warning per node for the whole outage, not a line (or traceback) per request.
         assert len(outage_lines(caplog, "broker is unavailable")) == len(nodes), caplog.records
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        # Besides it, only the subscriber's own line about losing its connection.
+        assert not [
+            r
+            for r in caplog.records
+            if r.levelno >= logging.WARNING
+            and r.name not in ("chatd.util.outages", "chatd.broker.redis")
+        ], caplog.records
 
         restartable_redis.start()
         for _ in range(100):
