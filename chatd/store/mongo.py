@@ -58,7 +58,7 @@ from chatd.store.mongo_conversations import (
     move_read_position,
 )
 from chatd.store.mongo_schema import expiry_date, migrate
-from chatd.store.schema import Migration
+from chatd.store.schema import Migration, SchemaTooNew
 from chatd.util.clock import new_id, now_ms
 
 logger = logging.getLogger(__name__)
@@ -447,11 +447,13 @@ class MongoStore(MongoConversations):
                 logger.debug("mongo connect failed: %s", failure)
             except Unavailable as exc:  # on_connected met an outage: try it again
                 logger.debug("mongo store set-up failed: %s", exc)
-            except Exception as exc:
+            except SchemaTooNew as exc:
                 # A newer chatd's database: nothing to retry; readiness says why.
                 self._not_connected = f"mongodb: {exc}"
                 logger.error("mongo store cannot be used: %s", exc)
                 return
+            except Exception:
+                logger.exception("mongo store set-up failed; retrying")
 
     async def close(self) -> None:
         """Let appends under way finish, then close the client and its pool."""
