@@ -80,7 +80,7 @@ async def test_with_redis_down_each_node_serves_accounts_reads_writes_and_socket
 
         for node, (first, second) in zip(nodes, [(alice, bob), (dave, erin)], strict=True):
             assert first.user is not None and second.user is not None
-            # Accounts: sign-up, login, refresh (none of them a 503).
+            # Accounts: sign-up, login, refresh, logout (none of them a 503).
             newcomer = ChatClient(node)
             clients.append(newcomer)
             await newcomer.register()
@@ -106,6 +106,8 @@ async def test_with_redis_down_each_node_serves_accounts_reads_writes_and_socket
             assert ready["user"]["id"] == second.user["id"]
             ack = await second.request({"type": "message", "room": "general", "text": "hi"})
             assert ack["type"] == "ack", ack
+            status, body, _ = await newcomer.call("POST", "/api/auth/logout")
+            assert status == 204, body
             # The login throttle still refuses past the allowance (on this node).
             assert await bad_logins_until_refused(first, first.user["username"], 10) == (
                 LOGIN_ALLOWANCE
