@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from aiohttp import web
 
@@ -49,6 +50,26 @@ from chatd.wiring.resources import (
     store_context,
 )
 
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def in_order(*contexts: CleanupContext) -> CleanupContext:
+    """The contexts as one: set up in order, torn down in reverse.
+
+    aiohttp tears nothing down when a context fails to start (a missing S3
+    bucket, MongoDB refusing), leaving the ones already set up to be finalised
+    by the closing loop, with tracebacks. Here a failure unwinds exactly what
+    was built, and start-up ends with the one error that caused it.
+    """
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for context in contexts:
+                await stack.enter_async_context(asynccontextmanager(context)(app))
+            yield
+
+    return resources
+
 
 def create_app(
     settings: Settings,
@@ -78,8 +99,8 @@ def create_app(
     app[OUTAGES] = OutageLog(logging.getLogger("chatd.util.outages"))
     metrics = app[METRICS] = Metrics()
     app[SOCKET_EVENTS] = SocketEvents(metrics, logging.getLogger("chatd.realtime.gateway"))
-    app.cleanup_ctx.extend(
-        [
+    app.cleanup_ctx.append(
+        in_order(
             metrics_listener_context,
             data_dir_context,
             store_context,
@@ -89,7 +110,7 @@ def create_app(
             hub_context,
             auth_context,
             realtime_context(handlers),
-        ]
+        )
     )
     app.on_response_prepare.append(add_security_headers)
     app.on_response_prepare.append(echo_request_id)

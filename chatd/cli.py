@@ -126,6 +126,9 @@ def _serve(settings: Settings) -> int:
         # or damage what the newer chatd wrote.
         print(f"chatd: {exc}", file=sys.stderr)
         return 2
+    except SettingsError as exc:  # found while starting (a missing S3 bucket)
+        print(f"chatd: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

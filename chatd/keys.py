@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from chatd.actions.deps import ActionDeps
     from chatd.auth.service import AuthService
     from chatd.broker import Broker
+    from chatd.broker.counters import Counters
     from chatd.fanout.hub import Hub
     from chatd.files import FileStore
     from chatd.files.intake import FileIntake
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")
 BROKER: web.AppKey[Broker] = web.AppKey("broker")
+#: Rate-limit counters: the broker's, or this node's own while it is down.
+COUNTERS: web.AppKey[Counters] = web.AppKey("counters")
 FILES: web.AppKey[FileStore] = web.AppKey("files")
 INTAKE: web.AppKey[FileIntake] = web.AppKey("intake")
 #: The web client's Content-Security-Policy when it differs from the default

@@ -22,6 +22,17 @@ from chatd.util.private_files import PRIVATE_FILE_MODE, make_private_dirs, tight
 MIN_SECRET_BYTES = 32
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 
+#: Variables platforms set in every process, and the platform they mean. Their
+#: disks are ephemeral (lost on every deploy or restart), so the embedded
+#: defaults would quietly lose users, messages, files and the token secret.
+EPHEMERAL_PLATFORMS = {
+    "DYNO": "Heroku",
+    "RENDER": "Render",
+    "FLY_APP_NAME": "Fly.io",
+    "RAILWAY_ENVIRONMENT": "Railway",
+    "K_SERVICE": "Cloud Run",
+}
+
 
 class SettingsError(Exception):
     """A configuration value is missing or wrong; the message names the variable."""
@@ -45,6 +56,11 @@ class Settings:
     redis_prefix: str = "chatd:"
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
+    #: The origin browsers reach S3 at, when it is not S3_ENDPOINT_URL (an
+    #: address inside a private network): presigned download URLs point there.
+    s3_public_endpoint_url: str | None = None
+    #: Create the bucket at start-up when it is missing (instead of refusing to start).
+    s3_create_bucket: bool = False
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_region: str = "us-east-1"
@@ -101,6 +117,11 @@ class Settings:
     sockets_per_address: int = 1000
     #: Behind a PaaS router, the client address is the last X-Forwarded-For hop.
     trust_proxy: bool = False
+    #: True when the token secret was generated into the data dir (none was set).
+    secret_generated: bool = False
+    #: The platform (`Heroku (DYNO)`) whose ephemeral disk holds the data dir:
+    #: detected from its variables, unless CHATD_DATA_DIR was set explicitly.
+    ephemeral_platform: str | None = None
     #: Stable id of this process in pub/sub envelopes; generated per start.
     node_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
@@ -108,6 +129,28 @@ class Settings:
     def embedded(self) -> bool:
         """True when neither a shared store nor a shared broker is configured."""
         return self.mongodb_uri is None and self.redis_url is None
+
+    @property
+    def ephemeral_disk_warning(self) -> str | None:
+        """One line naming what to set, when the data dir's contents will not survive."""
+        if self.ephemeral_platform is None:
+            return None
+        unset = [
+            name
+            for name, on_disk in (
+                ("MONGODB_URI", self.mongodb_uri is None),
+                ("S3_BUCKET", self.s3_bucket is None),
+                ("CHATD_SECRET_KEY", self.secret_generated),
+            )
+            if on_disk
+        ]
+        if not unset:
+            return None
+        return (
+            f"running on {self.ephemeral_platform}, whose disk is lost on every restart, "
+            f"with {self.data_dir} holding what {', '.join(unset)} would keep elsewhere: "
+            f"set {', '.join(unset)} (or CHATD_DATA_DIR to a persistent volume)"
+        )
 
     @property
     def sqlite_path(self) -> Path:
@@ -233,6 +276,34 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(o.rstrip("/") for o in origins)
 
 
+def _s3_public_endpoint(env: Mapping[str, str]) -> str | None:
+    """An origin only: presigned URLs are signed for its host, and their path is S3's."""
+    name = "S3_PUBLIC_ENDPOINT_URL"
+    url = _url(env, name, ("http", "https"))
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SettingsError(name, f"not an origin (scheme://host[:port]): {url!r}")
+    return url.rstrip("/")
+
+
+def _s3_only(env: Mapping[str, str], bucket: str | None, *names: str) -> None:
+    """Refuse S3 options without S3_BUCKET: they would silently do nothing."""
+    for name in names:
+        if bucket is None and _optional(env, name) is not None:
+            raise SettingsError(name, "only takes effect with S3_BUCKET set")
+
+
+def _ephemeral_platform(env: Mapping[str, str]) -> str | None:
+    if _optional(env, "CHATD_DATA_DIR") is not None:
+        return None  # the operator chose where data lives (a mounted volume)
+    for variable, platform in EPHEMERAL_PLATFORMS.items():
+        if _optional(env, variable) is not None:
+            return f"{platform} ({variable})"
+    return None
+
+
 def _secret(env: Mapping[str, str], data_dir: Path, shared: bool) -> str:
     """The explicit secret, or (embedded only) one generated once and kept in the data dir."""
     explicit = _optional(env, "CHATD_SECRET_KEY")
@@ -289,7 +360,9 @@ def load_settings(
     data_dir = Path(env.get("CHATD_DATA_DIR", "").strip() or _DEFAULTS.data_dir)
     mongodb_uri = _url(env, "MONGODB_URI", ("mongodb", "mongodb+srv"))
     redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+    s3_bucket = _optional(env, "S3_BUCKET")
     s3_endpoint = _url(env, "S3_ENDPOINT_URL", ("http", "https"))
+    _s3_only(env, s3_bucket, "S3_PUBLIC_ENDPOINT_URL", "S3_CREATE_BUCKET")
     env_port = _optional(env, "PORT")
     level = (_optional(env, "CHATD_LOG_LEVEL") or _DEFAULTS.log_level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -348,8 +421,10 @@ def load_settings(
         mongodb_uri=mongodb_uri,
         redis_url=redis_url,
         redis_prefix=_optional(env, "CHATD_REDIS_PREFIX") or _DEFAULTS.redis_prefix,
-        s3_bucket=_optional(env, "S3_BUCKET"),
+        s3_bucket=s3_bucket,
         s3_endpoint_url=s3_endpoint,
+        s3_public_endpoint_url=_s3_public_endpoint(env),
+        s3_create_bucket=_flag(env, "S3_CREATE_BUCKET"),
         aws_access_key_id=_optional(env, "AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=_optional(env, "AWS_SECRET_ACCESS_KEY"),
         aws_region=_optional(env, "AWS_REGION") or _DEFAULTS.aws_region,
@@ -384,4 +459,6 @@ def load_settings(
         ),
         sockets_per_user=sockets_per_user,
         sockets_per_address=sockets_per_address,
+        secret_generated=_optional(env, "CHATD_SECRET_KEY") is None,
+        ephemeral_platform=_ephemeral_platform(env),
     )

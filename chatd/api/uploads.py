@@ -24,7 +24,7 @@ from chatd.actions.messages import MAX_MESSAGE_CHARS, MAX_NONCE_CHARS, post_mess
 from chatd.files import FileTooLarge
 from chatd.files.intake import EmptyFile, FileIntake
 from chatd.files.names import file_key, upload_prefix
-from chatd.keys import ACTIONS, BROKER, INTAKE, METRICS, SETTINGS
+from chatd.keys import ACTIONS, COUNTERS, INTAKE, METRICS, SETTINGS
 from chatd.models import Attachment, Room, User
 from chatd.util.jsonutil import dumps
 from chatd.web.auth import current_user
@@ -148,11 +148,11 @@ async def upload(request: web.Request) -> web.Response:
 async def _check_rate(request: web.Request, user: User) -> None:
     """Count the request against the user's per-minute allowance (shared by all nodes)."""
     settings = request.app[SETTINGS]
-    broker = request.app[BROKER]
+    counters = request.app[COUNTERS]
     key = f"{settings.redis_prefix}uploads:{user.id}"
-    if await broker.incr(key, RATE_WINDOW_SECONDS) <= settings.upload_rate:
+    if await counters.incr(key, RATE_WINDOW_SECONDS) <= settings.upload_rate:
         return
-    _, ttl = await broker.get_counter(key)
+    _, ttl = await counters.get_counter(key)
     retry_after = max(1, math.ceil(ttl))
     raise ApiError(
         429,

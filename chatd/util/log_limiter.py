@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Final
 
 #: At most one line per kind this often while a flood lasts.
@@ -29,7 +29,7 @@ class LimitedLog:
         interval: float = INTERVAL_SECONDS,
         max_kinds: int = MAX_KINDS,
     ) -> None:
-        self._logger = logger
+        self.logger = logger
         self._interval = interval
         self._max_kinds = max_kinds
         #: kind -> (monotonic time of the last line, occurrences not logged since)
@@ -46,6 +46,14 @@ class LimitedLog:
             self._kinds.clear()
         self._kinds[kind] = (now, 0)
         if quiet:
-            self._logger.log(level, message + " (%d more since the last warning)", *args, quiet)
+            self.logger.log(level, message + " (%d more since the last warning)", *args, quiet)
         else:
-            self._logger.log(level, message, *args)
+            self.logger.log(level, message, *args)
+
+    def forget(self, matches: Callable[[Hashable], bool]) -> int | None:
+        """Forget the kinds `matches` accepts; None if there were none, else how many
+        occurrences of them went unlogged (an outage that ended, say)."""
+        kinds = [kind for kind in self._kinds if matches(kind)]
+        if not kinds:
+            return None
+        return sum(self._kinds.pop(kind)[1] for kind in kinds)

@@ -3,7 +3,8 @@
 During an outage every request and frame fails the same way; logging each (with a
 traceback) would bury the one line an operator needs under thousands. `OutageLog`
 writes the first failure of each kind (backend + exception class) at once, then at
-most one line per interval that says how many more there were (`LimitedLog`).
+most one line per interval that says how many more there were (`LimitedLog`);
+`recovered` writes one line when a backend that was noted answers again.
 """
 
 from __future__ import annotations
@@ -36,3 +37,11 @@ class OutageLog:
             exc,
             where,
         )
+
+    def recovered(self, backend: str, where: str) -> None:
+        """Log once that `backend` answers again, if an outage of it was noted."""
+        missed = self._log.forget(lambda kind: isinstance(kind, tuple) and kind[0] == backend)
+        if missed is None:
+            return
+        more = f" ({missed} more failures since the last warning)" if missed else ""
+        self._log.logger.info("%s is available again (in %s)%s", backend, where, more)
