@@ -15,6 +15,7 @@ from contextlib import ExitStack, contextmanager
 
 from chatd import __version__
 from chatd.app import create_app
+from chatd.observability.logs import configure_logging
 from chatd.settings import Settings, SettingsError, load_settings
 from chatd.store.factory import migrate_store
 from chatd.util.instance_lock import DataDirInUse, hold_data_dir
@@ -80,11 +81,17 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+def _announce(settings: Settings, url: str) -> None:
+    """The one line saying the node is up: on stdout, or a log record when logs are
+    JSON, so that a collector reading them gets nothing but JSON lines."""
+    if settings.log_format == "json":
+        logger.info("chatd %s listening on %s", __version__, url)
+    else:
+        print(f"chatd {__version__} listening on {url}", flush=True)
+
+
 def _serve(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format, settings.node_id)
     _use_uvloop()
     url = f"http://{settings.host}:{settings.port}/"
     try:
@@ -95,7 +102,7 @@ def _serve(settings: Settings) -> int:
                 serve(
                     app,
                     settings,
-                    announce=lambda: print(f"chatd {__version__} listening on {url}", flush=True),
+                    announce=lambda: _announce(settings, url),
                 )
             )
     except StartupFailed as exc:

@@ -14,9 +14,12 @@ if TYPE_CHECKING:
     from chatd.actions.deps import ActionDeps
     from chatd.auth.service import AuthService
     from chatd.broker import Broker
+    from chatd.broker.counters import Counters
     from chatd.fanout.hub import Hub
     from chatd.files import FileStore
     from chatd.files.intake import FileIntake
+    from chatd.observability.metrics import Metrics
+    from chatd.observability.sockets import SocketEvents
     from chatd.realtime.liveness import SocketClock
     from chatd.realtime.router import FrameRouter
     from chatd.realtime.socket_caps import SocketCaps
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")
 BROKER: web.AppKey[Broker] = web.AppKey("broker")
+#: Rate-limit counters: the broker's, or this node's own while it is down.
+COUNTERS: web.AppKey[Counters] = web.AppKey("counters")
 FILES: web.AppKey[FileStore] = web.AppKey("files")
 INTAKE: web.AppKey[FileIntake] = web.AppKey("intake")
 #: The web client's Content-Security-Policy when it differs from the default
@@ -48,3 +53,7 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 SOCKET_CAPS: web.AppKey[SocketCaps] = web.AppKey("socket_caps")
 #: Outages seen by REST views and WebSocket handshakes (one warning per kind).
 OUTAGES: web.AppKey[OutageLog] = web.AppKey("outages")
+#: The app's Prometheus metrics (its own registry: several apps share a test process).
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+#: What the app's sockets count and log (one object, held by every Connection).
+SOCKET_EVENTS: web.AppKey[SocketEvents] = web.AppKey("socket_events")

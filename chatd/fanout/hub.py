@@ -21,6 +21,7 @@ from typing import Any
 
 from chatd.broker import Broker
 from chatd.broker.base import room_channel, user_channel
+from chatd.errors import Unavailable
 from chatd.fanout import envelope, user_events
 from chatd.fanout.connection import CLOSE_UNAUTHORIZED, Connection
 from chatd.fanout.envelope import Envelope
@@ -31,6 +32,7 @@ from chatd.fanout.user_events import JoinedRoom, LeftRoom, Revoked, UserEvent, U
 from chatd.store import Store
 from chatd.util.clock import Clock, LoopClock
 from chatd.util.jsonutil import dumpb
+from chatd.util.outages import OutageLog
 from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
@@ -50,12 +52,14 @@ class Hub:
         prefix: str,
         presence_ttl: float,
         clock: Clock | None = None,
+        outages: OutageLog | None = None,
     ) -> None:
         clock = clock or LoopClock()
         self._broker = broker
+        self._outages = outages = outages or OutageLog(logger)
         self._node = node_id
         self._prefix = prefix
-        self._registry = SocketRegistry()
+        self._registry = SocketRegistry(outages)
         self._ordering = RoomOrdering(
             store=store,
             registry=self._registry,
@@ -68,6 +72,7 @@ class Hub:
             publish=self.publish_ephemeral,
             clock=clock,
             ttl=presence_ttl,
+            outages=outages,
         )
         # Both channel kinds start with the deployment's prefix (see room_channel).
         self._room_channel_prefix = room_channel(prefix, "")[: -len(_CHANNEL_SUFFIX)]
@@ -277,9 +282,12 @@ class Hub:
     async def _publish(self, channel: str, header: Envelope, data: bytes) -> None:
         try:
             await self._broker.publish(channel, envelope.encode(header, data))
-        except Exception as exc:
+        except Unavailable as exc:
             # Already stored and delivered here; other nodes catch up from the
-            # store when the broker is back (see catch_up).
+            # store when the broker is back (see catch_up). One line per
+            # outage, not one per message sent during it.
+            self._outages.note(exc, "publish")
+        except Exception as exc:
             logger.warning("publish to %s failed: %s", channel, exc)
 
     async def _on_broker_message(self, channel: str, payload: bytes) -> None:
