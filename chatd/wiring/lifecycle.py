@@ -24,7 +24,7 @@ from contextlib import suppress
 from aiohttp import web
 
 from chatd.keys import DRAINING, HUB
-from chatd.settings import Settings
+from chatd.settings import Settings, SettingsError
 from chatd.store.schema import SchemaTooNew
 
 logger = logging.getLogger("chatd")
@@ -85,6 +85,8 @@ async def _start(runner: web.AppRunner, settings: Settings) -> None:
         # Never run against a store this chatd cannot read: it would misread
         # or damage what the newer chatd wrote.
         raise StartupFailed(str(exc)) from exc
+    except SettingsError as exc:  # found only once a backend answered (a missing bucket)
+        raise StartupFailed(f"configuration error: {exc}") from exc
     except Exception as exc:
         raise StartupFailed(f"cannot start: {error_line(exc)}") from exc
     site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
