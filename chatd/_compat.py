@@ -12,16 +12,11 @@ redis, and a function is only called with an object of its library.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import aiosqlite
     from aiohttp.base_protocol import BaseProtocol
     from redis.asyncio.connection import AbstractConnection
-
-T = TypeVar("T")
 
 
 async def wait_until_writable(protocol: BaseProtocol) -> None:
@@ -48,25 +43,3 @@ def redis_stream_writer(connection: AbstractConnection) -> asyncio.StreamWriter:
     if writer is None:
         raise ConnectionError("the redis connection is not open")
     return writer
-
-
-async def run_on_sqlite_thread(
-    db: aiosqlite.Connection, fn: Callable[..., T], *args: Any
-) -> T:
-    """aiosqlite: run `fn(*args)` on the connection's own thread, in order with
-    every other call on it.
-
-    aiosqlite has no public "run this callable" (only execute-and-fetch calls,
-    one trip to the thread each); `_execute` is the method its own calls go
-    through. chatd's SQLite queries run execute, fetch and close as one trip
-    (chatd.store.sqlite_rows), and a transaction as one callable.
-    """
-    result: T = await db._execute(fn, *args)  # type: ignore[no-untyped-call]
-    return result
-
-
-def sqlite_connection(db: aiosqlite.Connection) -> sqlite3.Connection:
-    """aiosqlite: the sqlite3 connection its thread uses, for callables that run
-    on that thread (see run_on_sqlite_thread) and nowhere else."""
-    connection: sqlite3.Connection = db._conn
-    return connection

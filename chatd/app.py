@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from aiohttp import web
 
@@ -15,7 +17,9 @@ from chatd.api import rooms as rooms_api
 from chatd.api import search as search_api
 from chatd.api import threads as threads_api
 from chatd.api import uploads as uploads_api
-from chatd.keys import CLOCK, HELLO_TIMEOUT, OUTAGES, SETTINGS
+from chatd.keys import CLOCK, DRAINING, HELLO_TIMEOUT, METRICS, OUTAGES, SETTINGS, SOCKET_EVENTS
+from chatd.observability.metrics import Metrics
+from chatd.observability.sockets import SocketEvents
 from chatd.realtime.gateway import (
     HELLO_TIMEOUT_SECONDS,
     WEBSOCKET_PATH,
@@ -30,9 +34,12 @@ from chatd.util.outages import OutageLog
 from chatd.web.auth import auth_middleware
 from chatd.web.errors import error_middleware
 from chatd.web.health import healthz, readyz
+from chatd.web.metrics import add_metrics_route
+from chatd.web.observe import echo_request_id, observe_middleware
 from chatd.web.openapi import build_spec
 from chatd.web.security import add_security_headers
 from chatd.web.webui import setup_web
+from chatd.wiring.metrics import metrics_listener_context
 from chatd.wiring.realtime import close_sockets, realtime_context
 from chatd.wiring.resources import (
     auth_context,
@@ -43,6 +50,26 @@ from chatd.wiring.resources import (
     intake_context,
     store_context,
 )
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def in_order(*contexts: CleanupContext) -> CleanupContext:
+    """The contexts as one: set up in order, torn down in reverse.
+
+    aiohttp tears nothing down when a context fails to start (a missing S3
+    bucket, MongoDB refusing), leaving the ones already set up to be finalised
+    by the closing loop, with tracebacks. Here a failure unwinds exactly what
+    was built, and start-up ends with the one error that caused it.
+    """
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for context in contexts:
+                await stack.enter_async_context(asynccontextmanager(context)(app))
+            yield
+
+    return resources
 
 
 def create_app(
@@ -60,14 +87,23 @@ def create_app(
     `clock` the loop's and the system's unless a test advances one of its own.
     """
     app = web.Application(
-        middlewares=[outside_websockets(error_middleware), outside_websockets(auth_middleware)]
+        middlewares=[
+            # Outermost: it sees the status the other two settle on.
+            outside_websockets(observe_middleware),
+            outside_websockets(error_middleware),
+            outside_websockets(auth_middleware),
+        ]
     )
     app[SETTINGS] = settings
     app[HELLO_TIMEOUT] = hello_timeout
     app[CLOCK] = clock or LoopClock()
+    app[DRAINING] = asyncio.Event()
     app[OUTAGES] = OutageLog(logging.getLogger("chatd.util.outages"))
-    app.cleanup_ctx.extend(
-        [
+    metrics = app[METRICS] = Metrics()
+    app[SOCKET_EVENTS] = SocketEvents(metrics, logging.getLogger("chatd.realtime.gateway"))
+    app.cleanup_ctx.append(
+        in_order(
+            metrics_listener_context,
             data_dir_context,
             store_context,
             broker_context,
@@ -76,12 +112,15 @@ def create_app(
             hub_context,
             auth_context,
             realtime_context(handlers),
-        ]
+        )
     )
     app.on_response_prepare.append(add_security_headers)
+    app.on_response_prepare.append(echo_request_id)
     app.on_shutdown.append(close_sockets)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if settings.metrics_token is not None and settings.metrics_port is None:
+        add_metrics_route(app, settings.metrics_token)
     app.router.add_get(WEBSOCKET_PATH, websocket)
     auth_views.add_routes(app)
     rooms_api.add_routes(app)

@@ -12,27 +12,20 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
-
-from aiohttp import web
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 from chatd import __version__
 from chatd.app import create_app
+from chatd.observability.logs import configure_logging
 from chatd.settings import Settings, SettingsError, load_settings
 from chatd.store.factory import migrate_store
-from chatd.store.schema import SchemaTooNew
+from chatd.util.instance_lock import DataDirInUse, hold_data_dir
 from chatd.wiring import backup as backup_commands
 from chatd.wiring import gc_policy
+from chatd.wiring.lifecycle import StartupFailed, error_line, serve
 
 logger = logging.getLogger("chatd")
-
-#: How long SIGTERM waits for in-flight requests and socket closes before exiting.
-SHUTDOWN_TIMEOUT_SECONDS = 10.0
-#: Pending connections the kernel queues for accept (capped by net.core.somaxconn).
-#: aiohttp's default of 128 overflows when thousands of clients reconnect at
-#: once after a restart: dropped SYNs are retried after 1, 3, 7, 15 s, and those
-#: clients came back 15 s late (scenario 5 of the benchmarks).
-LISTEN_BACKLOG = 4096
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -82,48 +75,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(settings)
 
 
-def _one_line(exc: BaseException) -> str:
-    # Driver errors (pymongo's server selection) can run over several lines.
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _migrate(settings: Settings) -> int:
     try:
         migration = asyncio.run(migrate_store(settings))
     except Exception as exc:
         # Whatever stopped it (an unreachable server, a store of a newer chatd,
         # a full disk), a release step reports it in one line and fails.
-        print(f"chatd migrate: failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"chatd migrate: failed: {error_line(exc)}", file=sys.stderr)
         return 2
     print(f"chatd migrate: {migration.summary()}", flush=True)
     return 0
 
 
+def _announce(settings: Settings, url: str) -> None:
+    """The one line saying the node is up: on stdout, or a log record when logs are
+    JSON, so that a collector reading them gets nothing but JSON lines."""
+    if settings.log_format == "json":
+        logger.info("chatd %s listening on %s", __version__, url)
+    else:
+        print(f"chatd {__version__} listening on {url}", flush=True)
+
+
 def _serve(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format, settings.node_id)
     _use_uvloop()
-    app = create_app(settings)
-    gc_policy.apply(app)
     url = f"http://{settings.host}:{settings.port}/"
     try:
-        web.run_app(
-            app,
-            host=settings.host,
-            port=settings.port,
-            shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
-            backlog=LISTEN_BACKLOG,
-            print=lambda _: print(f"chatd {__version__} listening on {url}", flush=True),
-            access_log=None,
-        )
-    except SchemaTooNew as exc:
-        # Never run against a store this chatd cannot read: it would misread
-        # or damage what the newer chatd wrote.
+        with _one_server_per_data_dir(settings):
+            app = create_app(settings)
+            gc_policy.apply(app)
+            asyncio.run(
+                serve(
+                    app,
+                    settings,
+                    announce=lambda: _announce(settings, url),
+                )
+            )
+    except StartupFailed as exc:
         print(f"chatd: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+@contextmanager
+def _one_server_per_data_dir(settings: Settings) -> Iterator[None]:
+    """Embedded (no REDIS_URL, SQLite): hold the data dir, see chatd/util/instance_lock.py."""
+    if not settings.embedded:
+        yield
+        return
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(hold_data_dir(settings.data_dir))
+        except DataDirInUse as exc:
+            raise StartupFailed(str(exc)) from exc
+        except OSError as exc:
+            raise StartupFailed(
+                f"cannot use the data dir {settings.data_dir}: {error_line(exc)}"
+            ) from exc
+        yield
 
 
 if __name__ == "__main__":

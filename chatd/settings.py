@@ -22,6 +22,17 @@ from chatd.util.private_files import PRIVATE_FILE_MODE, make_private_dirs, tight
 MIN_SECRET_BYTES = 32
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
 
+#: Variables platforms set in every process, and the platform they mean. Their
+#: disks are ephemeral (lost on every deploy or restart), so the embedded
+#: defaults would quietly lose users, messages, files and the token secret.
+EPHEMERAL_PLATFORMS = {
+    "DYNO": "Heroku",
+    "RENDER": "Render",
+    "FLY_APP_NAME": "Fly.io",
+    "RAILWAY_ENVIRONMENT": "Railway",
+    "K_SERVICE": "Cloud Run",
+}
+
 
 class SettingsError(Exception):
     """A configuration value is missing or wrong; the message names the variable."""
@@ -41,10 +52,15 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     mongodb_uri: str | None = None
     redis_url: str | None = None
-    #: Prefix for every Redis key chatd owns beyond the contract's room keys.
+    #: Prefix of every Redis key and channel chatd uses, the room channels included.
     redis_prefix: str = "chatd:"
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
+    #: The origin browsers reach S3 at, when it is not S3_ENDPOINT_URL (an
+    #: address inside a private network): presigned download URLs point there.
+    s3_public_endpoint_url: str | None = None
+    #: Create the bucket at start-up when it is missing (instead of refusing to start).
+    s3_create_bucket: bool = False
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_region: str = "us-east-1"
@@ -62,6 +78,15 @@ class Settings:
     #: up to 10 files). Generous for people, a brake on scripts filling the disk.
     upload_rate: int = 20
     log_level: str = "INFO"
+    #: `text` (a line per record, for people) or `json` (an object per line, for
+    #: log collectors).
+    log_format: str = "text"
+    #: One log line per HTTP request; off by default, as a proxy usually logs them.
+    access_log: bool = False
+    #: Bearer token that opens GET /metrics on the main port (None: 404 there).
+    metrics_token: str | None = None
+    #: Serve /metrics on this port instead, without a token (None: no listener).
+    metrics_port: int | None = None
     #: bcrypt work factor; 12 costs about 200 ms on a 2-core server core (measured).
     bcrypt_rounds: int = 12
     #: Messages a user may send per second (burst: twice that), per node.
@@ -92,6 +117,15 @@ class Settings:
     sockets_per_address: int = 1000
     #: Behind a PaaS router, the client address is the last X-Forwarded-For hop.
     trust_proxy: bool = False
+    #: After SIGTERM, /readyz answers 503 this long before the sockets close, so
+    #: a load balancer (which polls every few seconds) stops sending new clients
+    #: to a node that is going away; 0 closes at once.
+    drain_seconds: float = 5.0
+    #: True when the token secret was generated into the data dir (none was set).
+    secret_generated: bool = False
+    #: The platform (`Heroku (DYNO)`) whose ephemeral disk holds the data dir:
+    #: detected from its variables, unless CHATD_DATA_DIR was set explicitly.
+    ephemeral_platform: str | None = None
     #: Stable id of this process in pub/sub envelopes; generated per start.
     node_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
@@ -99,6 +133,28 @@ class Settings:
     def embedded(self) -> bool:
         """True when neither a shared store nor a shared broker is configured."""
         return self.mongodb_uri is None and self.redis_url is None
+
+    @property
+    def ephemeral_disk_warning(self) -> str | None:
+        """One line naming what to set, when the data dir's contents will not survive."""
+        if self.ephemeral_platform is None:
+            return None
+        unset = [
+            name
+            for name, on_disk in (
+                ("MONGODB_URI", self.mongodb_uri is None),
+                ("S3_BUCKET", self.s3_bucket is None),
+                ("CHATD_SECRET_KEY", self.secret_generated),
+            )
+            if on_disk
+        ]
+        if not unset:
+            return None
+        return (
+            f"running on {self.ephemeral_platform}, whose disk is lost on every restart, "
+            f"with {self.data_dir} holding what {', '.join(unset)} would keep elsewhere: "
+            f"set {', '.join(unset)} (or CHATD_DATA_DIR to a persistent volume)"
+        )
 
     @property
     def sqlite_path(self) -> Path:
@@ -181,6 +237,19 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return number
 
 
+def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _optional(env, name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(name, f"not a number: {value!r}") from None
+    if not 0 <= number < float("inf"):
+        raise SettingsError(name, "must be 0 or more")
+    return number
+
+
 def _int_range(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     number = _positive_int(env, name, default)
     if not low <= number <= high:
@@ -222,6 +291,34 @@ def _origins(env: Mapping[str, str]) -> tuple[str, ...]:
                 "CHATD_ALLOWED_ORIGINS", f"not an origin (scheme://host[:port]): {origin!r}"
             )
     return tuple(o.rstrip("/") for o in origins)
+
+
+def _s3_public_endpoint(env: Mapping[str, str]) -> str | None:
+    """An origin only: presigned URLs are signed for its host, and their path is S3's."""
+    name = "S3_PUBLIC_ENDPOINT_URL"
+    url = _url(env, name, ("http", "https"))
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SettingsError(name, f"not an origin (scheme://host[:port]): {url!r}")
+    return url.rstrip("/")
+
+
+def _s3_only(env: Mapping[str, str], bucket: str | None, *names: str) -> None:
+    """Refuse S3 options without S3_BUCKET: they would silently do nothing."""
+    for name in names:
+        if bucket is None and _optional(env, name) is not None:
+            raise SettingsError(name, "only takes effect with S3_BUCKET set")
+
+
+def _ephemeral_platform(env: Mapping[str, str]) -> str | None:
+    if _optional(env, "CHATD_DATA_DIR") is not None:
+        return None  # the operator chose where data lives (a mounted volume)
+    for variable, platform in EPHEMERAL_PLATFORMS.items():
+        if _optional(env, variable) is not None:
+            return f"{platform} ({variable})"
+    return None
 
 
 def _secret(env: Mapping[str, str], data_dir: Path, shared: bool) -> str:
@@ -280,7 +377,9 @@ def load_settings(
     data_dir = Path(env.get("CHATD_DATA_DIR", "").strip() or _DEFAULTS.data_dir)
     mongodb_uri = _url(env, "MONGODB_URI", ("mongodb", "mongodb+srv"))
     redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+    s3_bucket = _optional(env, "S3_BUCKET")
     s3_endpoint = _url(env, "S3_ENDPOINT_URL", ("http", "https"))
+    _s3_only(env, s3_bucket, "S3_PUBLIC_ENDPOINT_URL", "S3_CREATE_BUCKET")
     env_port = _optional(env, "PORT")
     level = (_optional(env, "CHATD_LOG_LEVEL") or _DEFAULTS.log_level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -307,6 +406,18 @@ def load_settings(
             "CHATD_LOGIN_ADDRESS_FAILURES",
             f"must be at least CHATD_LOGIN_FREE_FAILURES ({login_free_failures})",
         )
+    log_format = (_optional(env, "CHATD_LOG_FORMAT") or _DEFAULTS.log_format).lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError("CHATD_LOG_FORMAT", f"expected text or json, got {log_format!r}")
+    metrics_port_value = _optional(env, "CHATD_METRICS_PORT")
+    metrics_port = (
+        None if metrics_port_value is None else _port(metrics_port_value, "CHATD_METRICS_PORT")
+    )
+    main_port = port if port is not None else (_port(env_port, "PORT") if env_port else None)
+    if metrics_port and metrics_port == (_DEFAULTS.port if main_port is None else main_port):
+        raise SettingsError(
+            "CHATD_METRICS_PORT", f"must differ from the main port ({metrics_port})"
+        )
     sockets_per_user = _positive_int(env, "CHATD_SOCKETS_PER_USER", _DEFAULTS.sockets_per_user)
     sockets_per_address = _positive_int(
         env, "CHATD_SOCKETS_PER_ADDRESS", _DEFAULTS.sockets_per_address
@@ -327,8 +438,10 @@ def load_settings(
         mongodb_uri=mongodb_uri,
         redis_url=redis_url,
         redis_prefix=_optional(env, "CHATD_REDIS_PREFIX") or _DEFAULTS.redis_prefix,
-        s3_bucket=_optional(env, "S3_BUCKET"),
+        s3_bucket=s3_bucket,
         s3_endpoint_url=s3_endpoint,
+        s3_public_endpoint_url=_s3_public_endpoint(env),
+        s3_create_bucket=_flag(env, "S3_CREATE_BUCKET"),
         aws_access_key_id=_optional(env, "AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=_optional(env, "AWS_SECRET_ACCESS_KEY"),
         aws_region=_optional(env, "AWS_REGION") or _DEFAULTS.aws_region,
@@ -342,8 +455,13 @@ def load_settings(
         max_upload_bytes=_positive_int(env, "CHATD_MAX_UPLOAD_BYTES", _DEFAULTS.max_upload_bytes),
         upload_rate=_positive_int(env, "CHATD_UPLOAD_RATE", _DEFAULTS.upload_rate),
         log_level=level,
+        log_format=log_format,
+        access_log=_flag(env, "CHATD_ACCESS_LOG"),
+        metrics_token=_optional(env, "CHATD_METRICS_TOKEN"),
+        metrics_port=metrics_port,
         bcrypt_rounds=_int_range(env, "CHATD_BCRYPT_ROUNDS", _DEFAULTS.bcrypt_rounds, 4, 16),
         trust_proxy=_flag(env, "CHATD_TRUST_PROXY"),
+        drain_seconds=_non_negative_float(env, "CHATD_DRAIN_SECONDS", _DEFAULTS.drain_seconds),
         message_rate=_positive_float(env, "CHATD_MESSAGE_RATE", _DEFAULTS.message_rate),
         presence_ttl=_positive_float(env, "CHATD_PRESENCE_TTL", _DEFAULTS.presence_ttl),
         login_free_failures=login_free_failures,
@@ -359,4 +477,6 @@ def load_settings(
         ),
         sockets_per_user=sockets_per_user,
         sockets_per_address=sockets_per_address,
+        secret_generated=_optional(env, "CHATD_SECRET_KEY") is None,
+        ephemeral_platform=_ephemeral_platform(env),
     )

@@ -8,8 +8,9 @@ from marshmallow import Schema, fields, validate
 from chatd.actions import rooms as actions
 from chatd.actions.deps import Membership, member_room
 from chatd.api.messages import MessageListSchema, messages_json
+from chatd.broker import BrokerUnavailable
 from chatd.domain import rooms
-from chatd.keys import ACTIONS, BROKER, STORE
+from chatd.keys import ACTIONS, BROKER, OUTAGES, STORE
 from chatd.models import Room
 from chatd.util.jsonutil import dumps
 from chatd.web.auth import current_user
@@ -74,6 +75,8 @@ class MemberSchema(Schema):
 
 class MemberListSchema(Schema):
     members = fields.List(fields.Nested(MemberSchema))
+    #: True while the broker (where online state lives) is down: everyone is shown offline.
+    onlineUnknown = fields.Boolean()
 
 
 _TAGS = ("rooms",)
@@ -157,7 +160,7 @@ async def history(request: web.Request) -> web.Response:
 async def members(request: web.Request) -> web.Response:
     room = await readable_room(request)
     store = request.app[STORE]
-    online = {uid for uid, _ in await request.app[BROKER].presence_list(room.id)}
+    online, online_unknown = await _online_ids(request, room.id)
     listed = []
     for user_id in await store.member_ids(room.id):
         user = await store.get_user(user_id)
@@ -172,7 +175,21 @@ async def members(request: web.Request) -> web.Response:
             }
         )
     listed.sort(key=lambda m: (not m["online"], str(m["username"]).lower()))
-    return web.json_response({"members": listed}, dumps=dumps)
+    body = {"members": listed, "onlineUnknown": online_unknown}
+    return web.json_response(body, dumps=dumps)
+
+
+async def _online_ids(request: web.Request, room_id: str) -> tuple[set[str], bool]:
+    """The ids online in the room, and whether that could not be known (broker down).
+
+    Membership and roles are in the store; only who is online is in the broker,
+    so an outage of it shows everyone offline with the flag rather than a 503.
+    """
+    try:
+        return {uid for uid, _ in await request.app[BROKER].presence_list(room_id)}, False
+    except BrokerUnavailable as exc:
+        request.app[OUTAGES].note(exc, f"{request.method} {request.path}")
+        return set(), True
 
 
 @documented(

@@ -24,7 +24,7 @@ from chatd.actions.messages import MAX_MESSAGE_CHARS, MAX_NONCE_CHARS, post_mess
 from chatd.files import FileTooLarge
 from chatd.files.intake import EmptyFile, FileIntake
 from chatd.files.names import file_key, upload_prefix
-from chatd.keys import ACTIONS, BROKER, INTAKE, SETTINGS
+from chatd.keys import ACTIONS, COUNTERS, INTAKE, METRICS, SETTINGS
 from chatd.models import Attachment, Room, User
 from chatd.util.jsonutil import dumps
 from chatd.web.auth import current_user
@@ -134,6 +134,10 @@ async def upload(request: web.Request) -> web.Response:
     if not posted.created:
         # A retry of an upload that was stored: the first copy stands.
         await intake.discard(_keys(form.attachments))
+    else:
+        metrics = request.app[METRICS]
+        metrics.uploads.inc(len(form.attachments))
+        metrics.upload_bytes.inc(sum(a.size for a in form.attachments))
     return web.json_response(
         {"message": frames.message(posted.message)},
         status=201 if posted.created else 200,
@@ -144,11 +148,11 @@ async def upload(request: web.Request) -> web.Response:
 async def _check_rate(request: web.Request, user: User) -> None:
     """Count the request against the user's per-minute allowance (shared by all nodes)."""
     settings = request.app[SETTINGS]
-    broker = request.app[BROKER]
+    counters = request.app[COUNTERS]
     key = f"{settings.redis_prefix}uploads:{user.id}"
-    if await broker.incr(key, RATE_WINDOW_SECONDS) <= settings.upload_rate:
+    if await counters.incr(key, RATE_WINDOW_SECONDS) <= settings.upload_rate:
         return
-    _, ttl = await broker.get_counter(key)
+    _, ttl = await counters.get_counter(key)
     retry_after = max(1, math.ceil(ttl))
     raise ApiError(
         429,

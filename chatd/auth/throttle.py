@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatd.auth.limits import BackoffLimit, Throttled, WindowLimit
-from chatd.broker import Broker
+from chatd.broker.counters import Counters
 from chatd.store import username_key
 
 
@@ -50,18 +50,20 @@ class LoginAttempt:
 
 
 class LoginThrottle:
-    def __init__(self, broker: Broker, prefix: str, limits: LoginLimits) -> None:
+    def __init__(self, counters: Counters, prefix: str, limits: LoginLimits) -> None:
         window = limits.window
         self._device = BackoffLimit(
-            broker, f"{prefix}login:device", limits.free_failures, window, window
+            counters, f"{prefix}login:device", limits.free_failures, window, window
         )
         self._account_address = BackoffLimit(
-            broker, f"{prefix}login:user-addr", limits.free_failures, window, window
+            counters, f"{prefix}login:user-addr", limits.free_failures, window, window
         )
         self._address = BackoffLimit(
-            broker, f"{prefix}login:addr", limits.address_failures, window, window
+            counters, f"{prefix}login:addr", limits.address_failures, window, window
         )
-        self._account = WindowLimit(broker, f"{prefix}login:user", limits.account_failures, window)
+        self._account = WindowLimit(
+            counters, f"{prefix}login:user", limits.account_failures, window
+        )
 
     async def reserve(self, username: str, address: str, device: str | None) -> LoginAttempt:
         """Count the attempt, or raise Throttled without it counting (nor its password checked)."""

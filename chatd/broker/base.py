@@ -1,8 +1,11 @@
 """The Broker port.
 
 Channels are plain strings; `room_channel()` gives the contract's name for a room
-(`room:<room>:channel`). The embedded adapter keeps everything in process; the
-Redis adapter shares it between nodes. Both are checked by
+(`<prefix>room:<room>:channel`). Every key and channel carries the deployment's
+prefix (`CHATD_REDIS_PREFIX`): Redis pub/sub ignores the database number, so
+without it two deployments sharing one Redis would see each other's rooms. The
+embedded adapter keeps everything in process; the Redis adapter shares it
+between nodes. Both are checked by
 tests/contract/test_broker.py.
 """
 
@@ -29,14 +32,14 @@ class BrokerUnavailable(Unavailable):
         super().__init__("broker", reason)
 
 
-def room_channel(room_id: str) -> str:
+def room_channel(prefix: str, room_id: str) -> str:
     """The pub/sub channel of a room, as the public contract names it."""
-    return f"room:{room_id}:channel"
+    return f"{prefix}room:{room_id}:channel"
 
 
-def room_users_key(room_id: str) -> str:
+def room_users_key(prefix: str, room_id: str) -> str:
     """The online-users set of a room, as the public contract names it."""
-    return f"room:{room_id}:users"
+    return f"{prefix}room:{room_id}:users"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from chatd.broker.base import Broker, Listener, PresenceEntry, Revision, Roster
+from chatd.broker.counters import LocalCounters
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,7 @@ class MemoryBroker(Broker):
         self._task: asyncio.Task[None] | None = None
         # room -> (user_id, conn_id) -> entry
         self._presence: dict[str, dict[tuple[str, str], _Live]] = {}
-        # key -> (value, monotonic deadline)
-        self._counters: dict[str, tuple[int, float]] = {}
-        self._sweep_at = _COUNTER_SWEEP_AT
+        self._counters = LocalCounters()
         # key -> member -> (value, monotonic deadline), in first-put order
         self._rosters: dict[str, dict[str, tuple[bytes, float]]] = {}
         self._revs: dict[str, int] = {}
@@ -191,39 +190,13 @@ class MemoryBroker(Broker):
 
     # -- counters --------------------------------------------------------------
     async def incr(self, key: str, ttl: float) -> int:
-        now = time.monotonic()
-        value, deadline = self._counters.get(key, (0, 0.0))
-        if deadline <= now:
-            value, deadline = 0, now + ttl
-        value += 1
-        self._counters[key] = (value, deadline)
-        if len(self._counters) > self._sweep_at:
-            self._sweep(now)
-        return value
+        return await self._counters.incr(key, ttl)
 
     async def decr(self, key: str) -> None:
-        value, deadline = self._counters.get(key, (0, 0.0))
-        if value > 0 and deadline > time.monotonic():
-            self._counters[key] = (value - 1, deadline)
+        await self._counters.decr(key)
 
     async def get_counter(self, key: str) -> tuple[int, float]:
-        now = time.monotonic()
-        value, deadline = self._counters.get(key, (0, 0.0))
-        if deadline <= now:
-            self._counters.pop(key, None)
-            return 0, 0.0
-        return value, deadline - now
+        return await self._counters.get_counter(key)
 
     async def delete(self, key: str) -> None:
-        self._counters.pop(key, None)
-
-    def _sweep(self, now: float) -> None:
-        for key in [k for k, (_v, deadline) in self._counters.items() if deadline <= now]:
-            del self._counters[key]
-        # Doubling keeps `incr` O(1) amortized even when every counter is live.
-        self._sweep_at = max(_COUNTER_SWEEP_AT, 2 * len(self._counters))
-
-
-#: Counters are keyed by things like client IPs, so dead ones must not pile up
-#: forever; they are swept once this many exist.
-_COUNTER_SWEEP_AT = 10_000
+        await self._counters.delete(key)

@@ -72,7 +72,7 @@ _HEALTH_PING_AFTER = 10.0
 # Presence: a sorted set per room of `user_id|conn_id|username`, scored by the
 # expiry in epoch ms of the Redis server's clock (one clock for every node, so
 # skewed node clocks cannot expire each other's entries), beside the contract's
-# plain set `room:<room>:users` of user ids. Both keys also carry a key-level
+# plain set `<prefix>room:<room>:users` of user ids. Both keys also carry a key-level
 # TTL, so a room whose every node crashed disappears on its own. Rosters (calls,
 # socket counts) and counters are described in their scripts.
 
@@ -103,7 +103,7 @@ class RedisBroker(Broker):
     """Broker on Redis (redis.asyncio), so every node sees every room's events.
 
     Pub/sub uses the exact channel names given (the app passes
-    `room:<room>:channel`) and subscribes per channel, so a node only receives
+    `<prefix>room:<room>:channel`) and subscribes per channel, so a node only receives
     the rooms it serves. One dedicated connection carries the subscriptions;
     a background task reads it, reconnects with capped, jittered exponential
     back-off when it drops, resubscribes every channel and, once Redis has
@@ -415,21 +415,25 @@ class RedisBroker(Broker):
             keys: list[str] = []
             args: list[str | int] = [_ms(ttl)]
             for room_id, room_entries in by_room.items():
-                keys += (self._conns_key(room_id), room_users_key(room_id))
+                keys += (self._conns_key(room_id), room_users_key(self._prefix, room_id))
                 args.append(len(room_entries))
                 for entry in room_entries:
                     args += (_member(entry), entry.user_id)
             await self._call(self._commands.script(_PRESENCE_UPSERT, keys, args))
 
     async def presence_remove(self, room_id: str, entry: PresenceEntry) -> None:
-        keys = [self._conns_key(room_id), room_users_key(room_id)]
+        keys = [self._conns_key(room_id), room_users_key(self._prefix, room_id)]
         await self._call(self._commands.script(_PRESENCE_REMOVE, keys, [_member(entry)]))
 
     async def presence_lists(self, room_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         online: dict[str, list[tuple[str, str]]] = {}
         for start in range(0, len(room_ids), PRESENCE_LIST_BATCH):
             chunk = room_ids[start : start + PRESENCE_LIST_BATCH]
-            keys = [k for room in chunk for k in (self._conns_key(room), room_users_key(room))]
+            keys = [
+                k
+                for room in chunk
+                for k in (self._conns_key(room), room_users_key(self._prefix, room))
+            ]
             replies = await self._call(self._commands.script(_PRESENCE_LISTS, keys, []))
             for room_id, members in zip(chunk, replies, strict=True):
                 online[room_id] = _online_users(members)

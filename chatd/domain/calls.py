@@ -26,13 +26,14 @@ from typing import Any
 
 from chatd.broker import Broker
 from chatd.domain.ringing import Ringer
-from chatd.errors import Refused
+from chatd.errors import Refused, Unavailable
 from chatd.fanout.connection import Connection
 from chatd.fanout.hub import Hub
 from chatd.models import RoomKind
 from chatd.store import Store
 from chatd.util.clock import now_ms
 from chatd.util.jsonutil import JSONDecodeError, dumpb, loads
+from chatd.util.outages import OutageLog
 from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
@@ -109,9 +110,17 @@ class Calls:
     """This node's side of every call: its participants, their heartbeats, the snapshots."""
 
     def __init__(
-        self, *, hub: Hub, broker: Broker, store: Store, ttl: float, ring_seconds: float
+        self,
+        *,
+        hub: Hub,
+        broker: Broker,
+        store: Store,
+        ttl: float,
+        ring_seconds: float,
+        outages: OutageLog,
     ) -> None:
         self._hub = hub
+        self._outages = outages
         self._broker = broker
         self._store = store
         self._ttl = ttl
@@ -245,6 +254,9 @@ class Calls:
             await asyncio.sleep(interval)
             try:
                 await self.refresh()
+            except Unavailable as exc:
+                # Rosters live in the broker: one line per outage, not a traceback a beat.
+                self._outages.note(exc, "call heartbeat")
             except Exception:
                 logger.exception("call heartbeat failed")
 

@@ -23,6 +23,8 @@ from aiohttp.base_protocol import BaseProtocol
 
 from chatd._compat import wait_until_writable
 from chatd.models import AccessClaims, User
+from chatd.observability.metrics import Metrics
+from chatd.observability.sockets import SocketEvents
 from chatd.util.clock import new_id
 from chatd.util.jsonutil import dumpb
 
@@ -60,6 +62,7 @@ class Connection:
         "address",
         "claims",
         "closing",
+        "events",
         "expiry",
         "held",
         "id",
@@ -77,8 +80,12 @@ class Connection:
         *,
         conn_id: str | None = None,
         address: str = "",
+        events: SocketEvents | None = None,
     ) -> None:
         self.id = conn_id or new_id()
+        #: The app's counters and rate-limited lines (shared by all its sockets);
+        #: a connection built on its own (a test) counts into a registry of its own.
+        self.events = events or SocketEvents(Metrics(), logger)
         #: The client's address, under which the socket is counted (socket_caps).
         self.address = address
         self.ws = ws
@@ -153,12 +160,20 @@ class Connection:
         return held
 
     def send(self, frame: dict[str, object]) -> None:
-        self.send_raw(dumpb(frame))
+        """Send a frame built for this socket alone (counted by its type)."""
+        if self.closing:
+            return
+        self.events.sent(frame)
+        self._send(dumpb(frame))
 
     def send_raw(self, data: bytes) -> None:
         """Send already-encoded frame bytes (shared by every local recipient); never blocks."""
         if self.closing:
             return
+        self.events.counts.fanout += 1
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
         queue = self._queue
         if queue is None:
             if not self._paused():
@@ -166,7 +181,7 @@ class Connection:
                 return
             queue = self._start_queue()
         if len(queue) >= SEND_QUEUE_FRAMES:
-            logger.warning("closing slow consumer %s (%s)", self.id, self.user.username)
+            self.events.slow_consumer(self.id, self.user.username, "")
             self.close_soon(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
             return
         queue.append(data)
@@ -196,7 +211,7 @@ class Connection:
         else:
             # The replay before these is not getting through (a client that does
             # not read): held events count against the socket like queued ones.
-            logger.warning("closing slow consumer %s (%s) in replay", self.id, self.user.username)
+            self.events.slow_consumer(self.id, self.user.username, " in replay")
             self.close_soon(CLOSE_SLOW_CONSUMER, "slow consumer: reconnect and resume")
 
     def close_soon(self, code: int, reason: str) -> None:

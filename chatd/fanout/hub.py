@@ -21,6 +21,7 @@ from typing import Any
 
 from chatd.broker import Broker
 from chatd.broker.base import room_channel, user_channel
+from chatd.errors import Unavailable
 from chatd.fanout import envelope, user_events
 from chatd.fanout.connection import CLOSE_UNAUTHORIZED, Connection
 from chatd.fanout.envelope import Envelope
@@ -31,11 +32,11 @@ from chatd.fanout.user_events import JoinedRoom, LeftRoom, Revoked, UserEvent, U
 from chatd.store import Store
 from chatd.util.clock import Clock, LoopClock
 from chatd.util.jsonutil import dumpb
+from chatd.util.outages import OutageLog
 from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
 
-_ROOM_PREFIX = "room:"
 _CHANNEL_SUFFIX = ":channel"
 
 
@@ -51,12 +52,14 @@ class Hub:
         prefix: str,
         presence_ttl: float,
         clock: Clock | None = None,
+        outages: OutageLog | None = None,
     ) -> None:
         clock = clock or LoopClock()
         self._broker = broker
+        self._outages = outages = outages or OutageLog(logger)
         self._node = node_id
         self._prefix = prefix
-        self._registry = SocketRegistry()
+        self._registry = SocketRegistry(outages)
         self._ordering = RoomOrdering(
             store=store,
             registry=self._registry,
@@ -69,7 +72,10 @@ class Hub:
             publish=self.publish_ephemeral,
             clock=clock,
             ttl=presence_ttl,
+            outages=outages,
         )
+        # Both channel kinds start with the deployment's prefix (see room_channel).
+        self._room_channel_prefix = room_channel(prefix, "")[: -len(_CHANNEL_SUFFIX)]
         self._user_channel_prefix = user_channel(prefix, "")[: -len(_CHANNEL_SUFFIX)]
         #: Set by close_all: the node is going away (see leave_local).
         self._stopping = False
@@ -139,7 +145,7 @@ class Hub:
             # RoomOrdering.start fills it in).
             conn.join_room(room_id, self._ordering.next_seq(room_id))
             if self._registry.enter(conn, room_id):
-                await self._ordering.start(room_id, room_channel(room_id))
+                await self._ordering.start(room_id, room_channel(self._prefix, room_id))
         await self._presence.joined(conn, new)
         for room_id in new:
             if announce:
@@ -168,14 +174,16 @@ class Hub:
         if served and self._registry.drop_if_empty(room_id):
             self._ordering.forget(room_id)
             self._presence.forget(room_id)
-            await self._unsubscribe(room_channel(room_id))
+            await self._unsubscribe(room_channel(self._prefix, room_id))
 
     # -- publishing ----------------------------------------------------------------
     async def publish_event(self, room_id: str, seq: int, frame: dict[str, Any]) -> None:
         """A stored room event: deliver here in order, then to every other node."""
         data = dumpb(frame)
         await self._ordering.deliver(room_id, seq, data)
-        await self._publish(room_channel(room_id), Envelope(self._node, seq=seq), data)
+        await self._publish(
+            room_channel(self._prefix, room_id), Envelope(self._node, seq=seq), data
+        )
 
     async def publish_ephemeral(
         self,
@@ -199,7 +207,9 @@ class Hub:
         else:
             self._registry.deliver(room_id, data, exclude_id)
         await self._publish(
-            room_channel(room_id), Envelope(self._node, exclude=exclude_id, only=only), data
+            room_channel(self._prefix, room_id),
+            Envelope(self._node, exclude=exclude_id, only=only),
+            data,
         )
 
     async def publish_user(self, user_id: str, event: UserEvent) -> None:
@@ -272,9 +282,12 @@ class Hub:
     async def _publish(self, channel: str, header: Envelope, data: bytes) -> None:
         try:
             await self._broker.publish(channel, envelope.encode(header, data))
-        except Exception as exc:
+        except Unavailable as exc:
             # Already stored and delivered here; other nodes catch up from the
-            # store when the broker is back (see catch_up).
+            # store when the broker is back (see catch_up). One line per
+            # outage, not one per message sent during it.
+            self._outages.note(exc, "publish")
+        except Exception as exc:
             logger.warning("publish to %s failed: %s", channel, exc)
 
     async def _on_broker_message(self, channel: str, payload: bytes) -> None:
@@ -285,8 +298,8 @@ class Hub:
             return
         if header.node == self._node:
             return  # our own echo: delivered locally already
-        if channel.startswith(_ROOM_PREFIX):
-            room_id = channel[len(_ROOM_PREFIX) : -len(_CHANNEL_SUFFIX)]
+        if channel.startswith(self._room_channel_prefix):
+            room_id = channel[len(self._room_channel_prefix) : -len(_CHANNEL_SUFFIX)]
             if header.seq is not None:
                 await self._ordering.deliver(room_id, header.seq, data)
             elif header.only is not None:

@@ -22,10 +22,12 @@ from contextlib import suppress
 from typing import Any
 
 from chatd.broker import Broker, PresenceEntry
+from chatd.errors import Unavailable
 from chatd.fanout.connection import Connection
 from chatd.fanout.registry import SocketRegistry
 from chatd.util.clock import Clock
 from chatd.util.jsonutil import dumpb
+from chatd.util.outages import OutageLog
 from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
@@ -50,11 +52,13 @@ class RoomPresence:
         publish: Publish,
         clock: Clock,
         ttl: float,
+        outages: OutageLog,
         interval: float = PRESENCE_INTERVAL_SECONDS,
         users_per_interval: int = PRESENCE_USERS_PER_INTERVAL,
         max_interval: float = PRESENCE_MAX_INTERVAL_SECONDS,
     ) -> None:
         self._broker = broker
+        self._outages = outages
         self._registry = registry
         self._publish = publish
         self._clock = clock
@@ -74,10 +78,10 @@ class RoomPresence:
     # -- entries -----------------------------------------------------------------------
     async def joined(self, conn: Connection, room_ids: list[str]) -> None:
         """Mark a socket online in rooms (one broker call)."""
-        await _logged(self._broker.presence_refresh(room_ids, _entry(conn), self.ttl))
+        await self._logged(self._broker.presence_refresh(room_ids, _entry(conn), self.ttl))
 
     async def left(self, conn: Connection, room_id: str) -> None:
-        await _logged(self._broker.presence_remove(room_id, _entry(conn)))
+        await self._logged(self._broker.presence_remove(room_id, _entry(conn)))
 
     def forget(self, room_id: str) -> None:
         """The room's last socket here left. A trailing broadcast still goes out:
@@ -144,7 +148,7 @@ class RoomPresence:
         for conn in self._registry.connections:
             entry = _entry(conn)
             entries += [(room_id, entry) for room_id in conn.rooms]
-        await _logged(self._broker.presence_refresh_many(entries, self.ttl))
+        await self._logged(self._broker.presence_refresh_many(entries, self.ttl))
         online = await self._lists(self._registry.local_rooms())
         if online is None:
             return
@@ -163,16 +167,20 @@ class RoomPresence:
     async def _lists(self, room_ids: list[str]) -> dict[str, list[tuple[str, str]]] | None:
         try:
             return await self._broker.presence_lists(room_ids)
+        except Unavailable as exc:
+            self._outages.note(exc, "presence")
         except Exception as exc:
             logger.warning("presence of %d room(s) unavailable: %s", len(room_ids), exc)
-            return None
+        return None
 
-
-async def _logged(call: Awaitable[Any]) -> None:
-    try:
-        await call
-    except Exception as exc:
-        logger.warning("presence update failed: %s", exc)
+    async def _logged(self, call: Awaitable[Any]) -> None:
+        try:
+            await call
+        except Unavailable as exc:
+            # One line per outage, not one per socket or heartbeat.
+            self._outages.note(exc, "presence")
+        except Exception as exc:
+            logger.warning("presence update failed: %s", exc)
 
 
 def _entry(conn: Connection) -> PresenceEntry:

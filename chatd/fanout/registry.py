@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Collection
 
 from chatd.errors import Unavailable
 from chatd.fanout.connection import Connection
+from chatd.util.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,8 @@ RoomHook = Callable[[Connection, str], Awaitable[None]]
 class SocketRegistry:
     """Where each local socket is; the hub keeps it, the other parts read it."""
 
-    def __init__(self) -> None:
+    def __init__(self, outages: OutageLog) -> None:
+        self._outages = outages
         self._rooms: dict[str, set[Connection]] = defaultdict(set)
         #: A user's sockets here. A list, not a set: a user has one or a few, and
         #: an empty set alone costs 216 B per connected user (scenario 4).
@@ -125,18 +127,17 @@ class SocketRegistry:
             self._left_hooks.append(left)
 
     async def joined(self, conn: Connection, room_id: str) -> None:
-        await _run_hooks(self._joined_hooks, conn, room_id)
+        await self._run_hooks(self._joined_hooks, conn, room_id)
 
     async def left(self, conn: Connection, room_id: str) -> None:
-        await _run_hooks(self._left_hooks, conn, room_id)
+        await self._run_hooks(self._left_hooks, conn, room_id)
 
-
-async def _run_hooks(hooks: list[RoomHook], conn: Connection, room_id: str) -> None:
-    for hook in hooks:
-        try:
-            await hook(conn, room_id)
-        except Unavailable as exc:
-            # An outage, already reported by /readyz: one line, no traceback.
-            logger.warning("room hook skipped for %s in %s: %s", conn.id, room_id, exc)
-        except Exception:
-            logger.exception("room hook %r failed for %s in %s", hook, conn.id, room_id)
+    async def _run_hooks(self, hooks: list[RoomHook], conn: Connection, room_id: str) -> None:
+        for hook in hooks:
+            try:
+                await hook(conn, room_id)
+            except Unavailable as exc:
+                # An outage, already reported by /readyz: one line per outage.
+                self._outages.note(exc, "room hook")
+            except Exception:
+                logger.exception("room hook %r failed for %s in %s", hook, conn.id, room_id)

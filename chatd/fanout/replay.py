@@ -28,6 +28,7 @@ async def replay_room(conn: Connection, store: Store, room_id: str, after: int) 
     The caller may have held the room already (hello holds it from the join on).
     """
     conn.hold(room_id)
+    conn.events.resumed()
     try:
         replayed = await _send_logged(conn, store, room_id, after)
     finally:
@@ -70,6 +71,7 @@ async def _send_logged(conn: Connection, store: Store, room_id: str, after: int)
             replayed = frames.event(ev)
             if replayed is not None:  # None: a message deleted since
                 await conn.send_waiting(dumpb(replayed))
+                conn.events.replayed_events.inc()
             last = ev.seq
         if len(batch) < limit:
             return last

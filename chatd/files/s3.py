@@ -22,6 +22,7 @@ from chatd.files.base import (
     StoredFile,
     content_disposition,
 )
+from chatd.settings import SettingsError
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,18 @@ def _s3_failures(bucket: str) -> Iterator[None]:
         raise FileStoreUnavailable(f"s3 bucket {bucket!r}: {_reason(exc)}") from exc
 
 
+class BucketMissing(SettingsError):
+    """S3 answers that the configured bucket does not exist: a configuration
+    error, reported like one (a single line naming the variable and the fix)."""
+
+    def __init__(self, bucket: str, endpoint_url: str | None) -> None:
+        super().__init__(
+            "S3_BUCKET",
+            f"bucket {bucket!r} does not exist at {endpoint_url or 'AWS'}; "
+            "create it, or set S3_CREATE_BUCKET=true to have chatd create it at start-up",
+        )
+
+
 class S3FileStore(FileStore):
     """Keeps each file as the object `<key>` in one bucket, shared by every node.
 
@@ -72,8 +85,10 @@ class S3FileStore(FileStore):
     upload that is aborted on any failure (including FileTooLarge), so no
     partial object or dangling upload is left to pay for. Downloads go
     straight from S3 to the browser through short-lived presigned URLs that
-    carry the file's name and type. The bucket must already exist: creating
-    it is a deployment step (`ensure_bucket` exists for tests and local setups).
+    carry the file's name and type, signed for `public_endpoint_url` when
+    browsers reach S3 at another origin than chatd does (`http://minio:9000`
+    inside a Compose network is no address for a browser). The bucket is
+    created by the operator, or by `prepare_bucket(create=True)` at start-up.
     """
 
     def __init__(
@@ -81,6 +96,7 @@ class S3FileStore(FileStore):
         bucket: str,
         *,
         endpoint_url: str | None = None,
+        public_endpoint_url: str | None = None,
         region: str | None = None,
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
@@ -88,6 +104,7 @@ class S3FileStore(FileStore):
     ) -> None:
         self._bucket = bucket
         self._endpoint_url = endpoint_url
+        self._public_endpoint_url = public_endpoint_url
         self._region = region or "us-east-1"
         self._access_key_id = access_key_id
         self._secret_access_key = secret_access_key
@@ -95,6 +112,7 @@ class S3FileStore(FileStore):
         self._stack: AsyncExitStack | None = None
         self._client_: Any = None
         self._probe: Any = None
+        self._presigner: Any = None
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -103,28 +121,45 @@ class S3FileStore(FileStore):
         stack = AsyncExitStack()
         try:
             self._client_ = await stack.enter_async_context(
-                session.create_client("s3", **self._client_args(self._config(attempts=3, read=30)))
+                session.create_client("s3", **self._client_args(attempts=3, read=30))
             )
             # Health checks get their own client that never retries, so /readyz
             # answers at once when S3 is down instead of after several back-offs.
             self._probe = await stack.enter_async_context(
-                session.create_client("s3", **self._client_args(self._config(attempts=1, read=5)))
+                session.create_client("s3", **self._client_args(attempts=1, read=5))
             )
+            # SigV4 signs the Host header, so a URL for another origin cannot be
+            # made by rewriting one: it is signed by a client of that origin
+            # (presigning makes no request, so this client never connects).
+            self._presigner = self._client_
+            if self._public_endpoint_url is not None:
+                self._presigner = await stack.enter_async_context(
+                    session.create_client(
+                        "s3",
+                        **self._client_args(
+                            attempts=1, read=5, endpoint_url=self._public_endpoint_url
+                        ),
+                    )
+                )
         except BaseException:
             await stack.aclose()
             raise
         self._stack = stack
 
-    def _client_args(self, config: AioConfig) -> dict[str, Any]:
+    def _client_args(
+        self, *, attempts: int, read: float, endpoint_url: str | None = None
+    ) -> dict[str, Any]:
+        endpoint_url = endpoint_url or self._endpoint_url
         return {
-            "endpoint_url": self._endpoint_url,
+            "endpoint_url": endpoint_url,
             "region_name": self._region,
             "aws_access_key_id": self._access_key_id,
             "aws_secret_access_key": self._secret_access_key,
-            "config": config,
+            "config": self._config(attempts=attempts, read=read, endpoint_url=endpoint_url),
         }
 
-    def _config(self, *, attempts: int, read: float) -> AioConfig:
+    @staticmethod
+    def _config(*, attempts: int, read: float, endpoint_url: str | None) -> AioConfig:
         return AioConfig(
             # Connecting takes milliseconds when S3 is healthy; past this it is down.
             connect_timeout=5,
@@ -133,7 +168,7 @@ class S3FileStore(FileStore):
             signature_version="s3v4",
             # Custom endpoints (MinIO, Ceph, moto) generally need path-style
             # URLs; AWS itself is left to pick.
-            s3={"addressing_style": "path" if self._endpoint_url else "auto"},
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
             # Checksums only where S3 demands them: several S3-compatible servers
             # reject the newer default trailing checksums, and chatd computes its
             # own sha256 anyway.
@@ -143,6 +178,7 @@ class S3FileStore(FileStore):
 
     async def close(self) -> None:
         stack, self._stack, self._client_, self._probe = self._stack, None, None, None
+        self._presigner = None
         if stack is not None:
             await stack.aclose()
 
@@ -163,9 +199,33 @@ class S3FileStore(FileStore):
                 f"s3 bucket {self._bucket!r} at {self._endpoint_url or 'AWS'}: {_reason(exc)}"
             ) from exc
 
+    async def prepare_bucket(self, *, create: bool) -> None:
+        """At start-up: make sure the bucket exists, creating it when `create` is set.
+
+        A bucket S3 says is missing stops start-up with BucketMissing (every
+        upload would fail); S3 not answering does not, since chatd reconnects
+        by itself and /readyz reports it meanwhile.
+        """
+        if self._probe is None:
+            raise RuntimeError("S3FileStore used before start()")
+        try:
+            with _s3_failures(self._bucket):
+                await self._probe.head_bucket(Bucket=self._bucket)
+            return
+        except FileStoreUnavailable as exc:
+            logger.warning("cannot check the S3 bucket now: %s", exc)
+            return
+        except ClientError as exc:
+            if _code(exc) not in _MISSING | {"NoSuchBucket"}:
+                raise
+        if not create:
+            raise BucketMissing(self._bucket, self._endpoint_url)
+        await self.ensure_bucket()
+        logger.info("files: created S3 bucket %s", self._bucket)
+
     async def ensure_bucket(self) -> None:
-        """Create the bucket if it does not exist. For tests and local setups only:
-        production buckets are provisioned (with their policies) by the operator."""
+        """Create the bucket if it does not exist (a bucket made this way has S3's
+        default policies; provision it yourself for anything more)."""
         try:
             await self._client.head_bucket(Bucket=self._bucket)
             return
@@ -259,7 +319,9 @@ class S3FileStore(FileStore):
         self, key: str, *, filename: str, content_type: str, inline: bool, expires: int
     ) -> str | None:
         """A presigned GET that makes S3 answer with the file's own name and type."""
-        url = await self._client.generate_presigned_url(
+        if self._presigner is None:
+            raise RuntimeError("S3FileStore used before start()")
+        url = await self._presigner.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self._bucket,

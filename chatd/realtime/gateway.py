@@ -40,14 +40,17 @@ from chatd.keys import (
     SETTINGS,
     SOCKET_CAPS,
     SOCKET_CLOCK,
+    SOCKET_EVENTS,
     STORE,
     STORE_EPOCH,
 )
 from chatd.models import AccessClaims, User
+from chatd.observability.logs import request_id_var, user_id_var
 from chatd.realtime.socket_caps import RETRY_AFTER_SECONDS
 from chatd.util.clock import new_id
 from chatd.util.jsonutil import JSONDecodeError, loads
 from chatd.web.errors import error_response
+from chatd.web.observe import request_id_of
 from chatd.wire import frames
 
 logger = logging.getLogger(__name__)
@@ -143,6 +146,7 @@ async def _hello(
         raise PermissionError("first frame must be hello") from None
     if not isinstance(frame, dict) or frame.get("type") != "hello":
         raise PermissionError("first frame must be hello")
+    request.app[SOCKET_EVENTS].received("hello")  # the router sees the frames after it
     token = frame.get("token")
     if not isinstance(token, str) or not token:
         raise PermissionError("hello needs a token")
@@ -161,7 +165,7 @@ async def _hello(
         fields = {"epoch": ["Not a valid string."]}
         invalid = frames.error("invalid", "hello's epoch is invalid", fields=fields)
         raise _HelloRefused(invalid, WSCloseCode.POLICY_VIOLATION)
-    if resume is not None and epoch is not None and epoch != request.app[STORE_EPOCH]:
+    if resume is not None and epoch is not None and epoch != request.app[STORE_EPOCH].value:
         # Seqs of another epoch (from before a restore) say nothing about this
         # store: replaying after them, or holding back live events up to them,
         # would drop messages. `ready` tells the client to start over.
@@ -187,7 +191,8 @@ async def _connect(
     # per socket and keeps secrets out of long-lived state. The user id is the
     # token's own string, already held by the claims.
     user = replace(user, id=claims.user_id, password_hash="")
-    return Connection(ws, user, claims, conn_id=conn_id, address=address), resume
+    events = request.app[SOCKET_EVENTS]
+    return Connection(ws, user, claims, conn_id=conn_id, address=address, events=events), resume
 
 
 def _too_many_sockets_here(address: str, limit: int) -> web.Response:
@@ -222,7 +227,10 @@ async def _welcome(app: web.Application, conn: Connection, resume: dict[str, int
     for room_id in resuming:
         conn.hold(room_id)
     infos = await room_infos(store, conn.user.id, rooms)
-    conn.send(frames.ready(conn.user, conn.id, infos, app[STORE_EPOCH]))
+    epoch = app[STORE_EPOCH].value
+    if epoch is None:  # rooms_of answered, so the store has connected by now
+        epoch = app[STORE_EPOCH].value = await store.epoch()
+    conn.send(frames.ready(conn.user, conn.id, infos, epoch))
     await hub.attach(conn)
     await hub.join_local_many(conn, [room.id for room in rooms])
     if resume is None:
@@ -248,20 +256,26 @@ async def _admit(
 ) -> tuple[Connection, dict[str, int] | None] | None:
     """The socket's Connection and hello's resume map after a good hello within the
     user's socket cap, else None (the client was told why and the socket closed)."""
+    events = request.app[SOCKET_EVENTS]
     try:
         conn, resume = await _connect(ws, request, conn_id, address)
     except PermissionError as exc:
+        events.handshake_refused("unauthorized", str(exc), address)
         await _refuse(ws, _HelloRefused(frames.error("unauthorized", str(exc)), CLOSE_UNAUTHORIZED))
         return None
     except _HelloRefused as refused:
+        events.handshake_refused(refused.frame["code"], refused.frame["message"], address)
         await _refuse(ws, refused)
         return None
     except Unavailable as exc:
+        events.counts.refuse("handshake", "unavailable")
         await _try_again_later(ws, request.app, exc)
         return None
     caps = request.app[SOCKET_CAPS]
     if await caps.admit_user(conn_id, conn.user.id):
+        user_id_var.set(conn.user.id)
         return conn, resume
+    events.handshake_refused("rate_limited", "too many sockets for its user", address)
     await _refuse_user(ws, caps.per_user)
     return None
 
@@ -289,14 +303,31 @@ async def _open(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def websocket(request: web.Request) -> web.StreamResponse:
+async def _turned_away(request: web.Request, conn_id: str, address: str) -> web.Response | None:
+    """The refusal before the upgrade (an origin not allowed, too many sockets
+    from the address), counted and logged; None to go on."""
+    # Whatever this socket logs carries its handshake's request id (X-Request-Id)
+    # and, once known, its user (_admit): the reader loop handles frames inline,
+    # in the handler's context.
+    request_id_var.set(request_id_of(request))
+    events = request.app[SOCKET_EVENTS]
     if not _origin_allowed(request):
+        origin = request.headers.get("Origin")
+        events.handshake_refused("forbidden", f"origin {origin!r} not allowed", address)
         raise web.HTTPForbidden(reason="origin not allowed")
     caps = request.app[SOCKET_CAPS]
-    address = client_address(request)
-    conn_id = new_id()
     if not await caps.admit_address(conn_id, address):
+        events.handshake_refused("rate_limited", "too many sockets for its address", address)
         return _too_many_sockets_here(address, caps.per_address)
+    return None
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    events, caps = request.app[SOCKET_EVENTS], request.app[SOCKET_CAPS]
+    address, conn_id = client_address(request), new_id()
+    refusal = await _turned_away(request, conn_id, address)
+    if refusal is not None:
+        return refusal
     user_id: str | None = None
     try:
         ws = await _open(request)
@@ -313,6 +344,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         hub, router, sockets = app[HUB], app[ROUTER], app[SOCKET_CLOCK]
         conn.start(request)
         sockets.watch(conn)
+        events.metrics.sockets_open.inc()
         try:
             try:
                 await _welcome(app, conn, resume)
@@ -339,6 +371,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                     break
                 conn.silent_ticks = 0
         finally:
+            events.metrics.sockets_open.dec()
             sockets.unwatch(conn)
             try:
                 await hub.detach(conn)  # runs to the end even if we are cancelled

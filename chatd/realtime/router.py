@@ -23,6 +23,7 @@ from marshmallow import Schema, ValidationError
 from chatd.errors import Refused, StorageFull, Unavailable
 from chatd.fanout.connection import Connection
 from chatd.handlers.base import FrameContext, Handler, RateLimit
+from chatd.observability.metrics import UNKNOWN_TYPE
 from chatd.realtime.services import Services
 from chatd.util.jsonutil import JSONDecodeError, loads
 from chatd.util.outages import OutageLog
@@ -120,23 +121,27 @@ class FrameRouter:
         try:
             frame = loads(raw)
         except JSONDecodeError:
+            conn.events.received(UNKNOWN_TYPE)
             conn.send(frames.error("invalid", "frame is not valid JSON"))
             return
         if not isinstance(frame, dict):
+            conn.events.received(UNKNOWN_TYPE)
             conn.send(frames.error("invalid", "frame must be a JSON object"))
             return
+        frame_type = frame.pop("type", None)
+        entry = self._table.get(frame_type) if isinstance(frame_type, str) else None
+        # Only served types name a series: a client picks the type.
+        conn.events.received(frame_type if entry is not None else UNKNOWN_TYPE)
         ref = frame.pop("ref", None)
         if ref is not None and not isinstance(ref, str | int):
             conn.send(frames.error("invalid", "ref must be a string", fields={"ref": ["Bad."]}))
             return
         ref_str = str(ref) if ref is not None else None
-        frame_type = frame.pop("type", None)
         if not isinstance(frame_type, str):
             conn.send(
                 frames.error("invalid", "frame has no type", ref_str, fields={"type": ["Missing."]})
             )
             return
-        entry = self._table.get(frame_type)
         if entry is None:
             conn.send(frames.error("unknown_type", f"unknown frame type {frame_type!r}", ref_str))
             return

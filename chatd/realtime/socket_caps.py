@@ -62,6 +62,8 @@ class SocketCaps:
         for key in keys:
             try:
                 await self.broker.roster_remove(key, socket_id)
+            except Unavailable as exc:
+                self.outages.note(exc, "socket cap release (counted until it expires)")
             except Exception as exc:
                 logger.warning("socket %s stays counted until it expires: %s", socket_id, exc)
 

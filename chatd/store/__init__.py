@@ -3,6 +3,7 @@
 from chatd.store.base import (
     Conflict,
     ConversationStore,
+    KnownEpoch,
     Store,
     StoreError,
     TokenStore,
@@ -12,6 +13,7 @@ from chatd.store.base import (
 __all__ = [
     "Conflict",
     "ConversationStore",
+    "KnownEpoch",
     "Store",
     "StoreError",
     "TokenStore",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from chatd.models import (
     Mention,
@@ -40,6 +41,14 @@ def username_key(username: str) -> str:
     every spelling that finds an account also shares that account's throttle.
     """
     return username.casefold()
+
+
+@dataclass(slots=True)
+class KnownEpoch:
+    """The store's epoch as this node read it when the store first answered (None
+    until then: a node started while MongoDB was unreachable learns it later)."""
+
+    value: str | None = None
 
 
 class TokenStore(abc.ABC):

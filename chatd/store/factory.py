@@ -7,7 +7,7 @@ file in the data dir, so a bare `chatd` keeps its data across restarts.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from chatd.settings import Settings
@@ -19,13 +19,23 @@ from chatd.store.token_purge import PURGE_INTERVAL_SECONDS, purging_tokens
 logger = logging.getLogger(__name__)
 
 
+async def _as_is(store: Store) -> None:
+    """Nothing to prepare (tools and tests that only use the store)."""
+
+
 @asynccontextmanager
 async def open_store(
-    settings: Settings, *, purge_interval: float = PURGE_INTERVAL_SECONDS
+    settings: Settings,
+    on_connected: Callable[[Store], Awaitable[None]] | None = None,
+    *,
+    purge_interval: float = PURGE_INTERVAL_SECONDS,
 ) -> AsyncIterator[Store]:
     """The configured store, open for the body and closed after it.
 
     Shaped for `app.cleanup_ctx`: set up before the yield, torn down after.
+    `on_connected` prepares it for serving (at once, or on MongoDB once a
+    server that was unreachable at start answers: until then the store
+    raises Unavailable, so the node starts and answers 503).
     On SQLite a background task purges expired tokens every `purge_interval`
     seconds meanwhile (MongoDB's TTL indexes do it there).
     """
@@ -34,7 +44,7 @@ async def open_store(
         # share of every restart's downtime on nodes that do not use them.
         from chatd.store.mongo import MongoStore
 
-        mongo = await MongoStore.open(settings.mongodb_uri)
+        mongo = await MongoStore.start(settings.mongodb_uri, on_connected or _as_is)
         try:
             yield mongo
         finally:
@@ -42,6 +52,7 @@ async def open_store(
     else:
         sqlite = await SqliteStore.open(settings.sqlite_path)
         try:
+            await (on_connected or _as_is)(sqlite)
             async with purging_tokens(sqlite, purge_interval):
                 yield sqlite
         finally:

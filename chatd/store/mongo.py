@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import asdict
 from datetime import datetime
 from functools import wraps
-from typing import Any, ClassVar, Final, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, Final, ParamSpec, TypeVar
 
 from beanie import Document, SortDirection, init_beanie
 from pydantic import BaseModel, Field
@@ -57,7 +58,7 @@ from chatd.store.mongo_conversations import (
     move_read_position,
 )
 from chatd.store.mongo_schema import EPOCH_DOCUMENT_ID, META_COLLECTION, expiry_date, migrate
-from chatd.store.schema import Migration
+from chatd.store.schema import Migration, SchemaTooNew
 from chatd.util.clock import new_id, now_ms
 
 logger = logging.getLogger(__name__)
@@ -65,12 +66,21 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 P = ParamSpec("P")
 
+#: What a serving node does with the store once it is connected (its default room).
+OnConnected = Callable[[Store], Awaitable[None]]
+
 #: Used when the URI names no database (mongodb://host:27017).
 DEFAULT_DB_NAME: Final = "chatd"
 
 #: How long start-up and /readyz wait for a reachable server before giving up.
 #: pymongo's default (30 s) would hold a readiness probe far past its timeout.
 SERVER_SELECTION_TIMEOUT_MS: Final = 5000
+
+#: Back-off between attempts to connect when MongoDB is unreachable at start:
+#: doubling from 1 s up to 10 s, so a node is serving within about 10 s (plus
+#: a server-selection timeout) of MongoDB coming up.
+CONNECT_RETRY_INITIAL_SECONDS: Final = 1.0
+CONNECT_RETRY_MAX_SECONDS: Final = 10.0
 
 _ROLES: Final = frozenset({"owner", "moderator", "member"})
 
@@ -331,6 +341,13 @@ class MongoStore(MongoConversations):
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database_name: str) -> None:
         self._client = client
+        #: False until the documents are bound and the schema migrated: until
+        #: then every Store method raises Unavailable (Beanie's documents cannot
+        #: be used before init_beanie).
+        self._connected = False
+        #: Why it is not connected yet, for readiness and 503s.
+        self._not_connected = "connecting"
+        self._connector: asyncio.Task[None] | None = None
         self.database: AsyncDatabase[dict[str, Any]] = client[database_name]
         # Appends with a nonce now running in this process, by (user_id, nonce).
         self._inflight: dict[tuple[str, str], asyncio.Future[Message]] = {}
@@ -347,27 +364,103 @@ class MongoStore(MongoConversations):
         The database is `db_name`, else the one the URI's path names, else "chatd".
         Raises SchemaTooNew, touching nothing, on a database of a newer chatd.
         """
+        store = cls._unconnected(uri, db_name)
+        try:
+            await store._connect()
+        except BaseException:
+            await store._client.close()
+            raise
+        return store
+
+    @classmethod
+    async def start(
+        cls,
+        uri: str,
+        on_connected: OnConnected,
+        *,
+        retry_initial: float = CONNECT_RETRY_INITIAL_SECONDS,
+        retry_max: float = CONNECT_RETRY_MAX_SECONDS,
+    ) -> MongoStore:
+        """`open` for a serving node: a MongoDB it cannot reach yet does not stop it.
+
+        Then the store is returned unconnected (every Store method raises
+        Unavailable, so /readyz and the edges answer 503) and connects in the
+        background with capped back-off. `on_connected` runs once it is
+        connected (at once if it was). Other failures (SchemaTooNew) raise.
+        """
+        store = cls._unconnected(uri, None)
+        try:
+            await store._connect()
+        except PyMongoError as exc:
+            failure = _mongo_failure(exc)
+            if not isinstance(failure, Unavailable):
+                await store._client.close()
+                raise
+            store._not_connected = str(failure)
+            logger.warning("store unavailable at start (%s); retrying in the background", failure)
+            store._connector = asyncio.create_task(
+                store._keep_connecting(on_connected, retry_initial, retry_max),
+                name="mongo-connect",
+            )
+            return store
+        except BaseException:
+            await store._client.close()
+            raise
+        await on_connected(store)
+        return store
+
+    @classmethod
+    def _unconnected(cls, uri: str, db_name: str | None) -> MongoStore:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             uri, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS
         )
-        try:
-            name = db_name or client.get_default_database(DEFAULT_DB_NAME).name
-            store = cls(client, name)
-            # Indexes are mongo_schema's: Beanie's own pass re-creates every
-            # index it cannot match, and fails on a populated database for
-            # servers that do not list some (nx-27017's text indexes).
-            await init_beanie(
-                database=store.database, document_models=list(DOCUMENT_MODELS), skip_indexes=True
-            )
-            store.migration = await migrate(store.database, DOCUMENT_MODELS)
-        except BaseException:
-            await client.close()
-            raise
-        logger.info("mongo store open on database %s", name)
-        return store
+        return cls(client, db_name or client.get_default_database(DEFAULT_DB_NAME).name)
+
+    async def _connect(self) -> None:
+        # Indexes are mongo_schema's: Beanie's own pass re-creates every
+        # index it cannot match, and fails on a populated database for
+        # servers that do not list some (nx-27017's text indexes).
+        await init_beanie(
+            database=self.database, document_models=list(DOCUMENT_MODELS), skip_indexes=True
+        )
+        self.migration = await migrate(self.database, DOCUMENT_MODELS)
+        self._connected = True
+        logger.info("mongo store open on database %s", self.database.name)
+
+    async def _keep_connecting(
+        self, on_connected: OnConnected, delay: float, retry_max: float
+    ) -> None:
+        while True:
+            # Jitter spreads the attempts of many nodes waiting for one server.
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, retry_max)
+            try:
+                if not self._connected:
+                    await self._connect()
+                await on_connected(self)
+                return
+            except PyMongoError as exc:
+                failure = _mongo_failure(exc)
+                if failure is None:
+                    raise
+                self._not_connected = str(failure)
+                logger.debug("mongo connect failed: %s", failure)
+            except Unavailable as exc:  # on_connected met an outage: try it again
+                logger.debug("mongo store set-up failed: %s", exc)
+            except SchemaTooNew as exc:
+                # A newer chatd's database: nothing to retry; readiness says why.
+                self._not_connected = f"mongodb: {exc}"
+                logger.error("mongo store cannot be used: %s", exc)
+                return
+            except Exception:
+                logger.exception("mongo store set-up failed; retrying")
 
     async def close(self) -> None:
         """Let appends under way finish, then close the client and its pool."""
+        if self._connector is not None:
+            self._connector.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._connector
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         await self._client.close()
@@ -744,13 +837,18 @@ def _mongo_failure(exc: PyMongoError) -> StorageFull | Unavailable | None:
     return None
 
 
-def _translating(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """`method`, raising StorageFull/Unavailable for pymongo's outage errors."""
+def _translating(
+    method: Callable[Concatenate[MongoStore, P], Awaitable[T]],
+) -> Callable[Concatenate[MongoStore, P], Coroutine[Any, Any, T]]:
+    """`method`, raising StorageFull/Unavailable for pymongo's outage errors,
+    and Unavailable while the store has not connected yet."""
 
     @wraps(method)
-    async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
+    async def translated(store: MongoStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if not store._connected:
+            raise Unavailable("store", f"not connected yet ({store._not_connected})")
         try:
-            return await method(*args, **kwargs)
+            return await method(store, *args, **kwargs)
         except PyMongoError as exc:
             failure = _mongo_failure(exc)
             if failure is None:

@@ -1,4 +1,4 @@
-"""The embedded Store adapter: one SQLite file through aiosqlite.
+"""The embedded Store adapter: one SQLite file, each connection on a thread of its own.
 
 Zero setup, and still safe when several chatd processes share the file: every
 write that allocates a room `seq` runs in a `BEGIN IMMEDIATE` transaction, which
@@ -16,9 +16,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final, TypeVar
 
-import aiosqlite
-
-from chatd._compat import sqlite_connection
 from chatd.models import Message, NewMessage, RefreshToken, Room, RoomKind, User
 from chatd.store.base import Conflict, StoreError, username_key
 from chatd.store.schema import Migration, SchemaTooNew
@@ -27,7 +24,8 @@ from chatd.store.sqlite_checkpoint import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT_BYT
 from chatd.store.sqlite_conversations import CONVERSATIONS_MIGRATION, SqliteConversations
 from chatd.store.sqlite_errors import sqlite_failures
 from chatd.store.sqlite_lock import WriteLock
-from chatd.store.sqlite_rows import all_rows, changes, message_from_row, on_thread, one, scalar
+from chatd.store.sqlite_rows import all_rows, changes, message_from_row, one, scalar
+from chatd.store.sqlite_thread import SqliteThread
 from chatd.util.clock import new_id, now_ms
 from chatd.util.disk import probe_writable
 from chatd.util.private_files import make_private_dirs, private_file, tighten_file
@@ -199,9 +197,9 @@ def _room(row: sqlite3.Row) -> Room:
 class SqliteStore(SqliteConversations):
     """The Store on a single SQLite file: the zero-setup default of chatd.
 
-    Two connections per instance, each on its own aiosqlite thread so the event
-    loop never blocks on disk or on another process's lock. Writes go through
-    one, in transactions that an `asyncio.Lock` keeps coroutines of this
+    Two connections per instance, each on a thread of its own (SqliteThread) so
+    the event loop never blocks on disk or on another process's lock. Writes go
+    through one, in transactions that an `asyncio.Lock` keeps coroutines of this
     instance from interleaving. Reads go through the other: under WAL they see
     the last commit without waiting for a write in progress, here or in
     another process. Use `SqliteStore.open(path)` and `close()`.
@@ -209,8 +207,8 @@ class SqliteStore(SqliteConversations):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: SqliteThread | None = None
+        self._reader: SqliteThread | None = None
         self._lock = asyncio.Lock()
         #: Taken around every write transaction, for writers in other processes.
         self._write_lock = WriteLock(path, BUSY_TIMEOUT_MS / 1000)
@@ -239,7 +237,7 @@ class SqliteStore(SqliteConversations):
         for suffix in ("-wal", "-shm"):
             tighten_file(self.path.with_name(self.path.name + suffix))
         self._write_lock.open()
-        self._writer = await self._new_connection()
+        self._writer = await self._new_connection("writer")
         # WAL is a property of the file; every process sets it, the first wins.
         await self._writer.execute("PRAGMA journal_mode = WAL")
         # WAL + NORMAL survives a crash of the process (what a restart is);
@@ -255,17 +253,18 @@ class SqliteStore(SqliteConversations):
         await self._writer.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
         await self._migrate()
         self._checkpointer.start()
-        self._reader = await self._new_connection()
+        self._reader = await self._new_connection("reader")
         # A read path that cannot write, so no write can bypass the lock.
         await self._reader.execute("PRAGMA query_only = ON")
         logger.info("sqlite store open at %s", self.path)
 
-    async def _new_connection(self) -> aiosqlite.Connection:
-        # isolation_level=None: no implicit transactions from the sqlite3
-        # module; every transaction here is an explicit BEGIN.
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    async def _new_connection(self, role: str) -> SqliteThread:
+        db = await SqliteThread.open(self.path, f"sqlite-{role}:{self.path.name}")
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            await db.close()
+            raise
         return db
 
     async def close(self) -> None:
@@ -298,7 +297,7 @@ class SqliteStore(SqliteConversations):
             self.migration = Migration(f"sqlite store {self.path}", version, SCHEMA_VERSION)
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _read(self) -> AsyncIterator[SqliteThread]:
         """The read-only connection, for single statements (each its own snapshot)."""
         if self._reader is None:
             raise StoreError("sqlite store is not open")
@@ -306,7 +305,7 @@ class SqliteStore(SqliteConversations):
             yield self._reader
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _write(self) -> AsyncIterator[SqliteThread]:
         """A `BEGIN IMMEDIATE` transaction: committed on exit, rolled back on error.
 
         IMMEDIATE takes the file's write lock at BEGIN (waiting up to the busy
@@ -321,24 +320,19 @@ class SqliteStore(SqliteConversations):
             # Outermost, so a failed commit or rollback is translated too.
             with sqlite_failures(self.path):
                 try:
-                    # Cancelled while waiting here, the thread still takes the lock;
-                    # the release queued after it (finally) drops it again.
-                    await on_thread(db, self._write_lock.acquire)
-                    try:
-                        # Inside the try: cancelled while waiting here, the BEGIN
-                        # still runs on aiosqlite's thread, and the rollback queued
-                        # after it must close the transaction again.
-                        await db.execute("BEGIN IMMEDIATE")
-                        yield db
-                    except BaseException:
-                        # Shielded: a second cancellation must not leave the
-                        # connection inside an open transaction holding the lock.
-                        await asyncio.shield(db.rollback())
-                        raise
-                    await asyncio.shield(db.commit())
-                    self._checkpointer.wrote()
-                finally:
-                    await asyncio.shield(on_thread(db, self._write_lock.release))
+                    # Inside the try: cancelled while waiting here, the thread
+                    # may already be taking the lock and beginning (a call it
+                    # has started always finishes); the rollback and release
+                    # queued after it end both again (no-ops if it never ran).
+                    await db.run(_begin_immediate, self._write_lock)
+                    yield db
+                except BaseException:
+                    # Shielded: a second cancellation must not leave the
+                    # connection inside an open transaction holding the lock.
+                    await asyncio.shield(db.run(_end, self._write_lock, commit=False))
+                    raise
+                await asyncio.shield(db.run(_end, self._write_lock, commit=True))
+                self._checkpointer.wrote()
 
     async def check(self) -> None:
         async with self._read() as db:
@@ -594,7 +588,7 @@ class SqliteStore(SqliteConversations):
         """Run `fn(connection)` on the writer's thread, under the write lock.
 
         `fn` owns the transaction (BEGIN IMMEDIATE ... COMMIT) and runs as one
-        call on aiosqlite's thread: no hop back to the event loop per statement.
+        call on the writer's thread: no hop back to the event loop per statement.
         """
         async with self._lock:
             db = self._writer
@@ -606,7 +600,7 @@ class SqliteStore(SqliteConversations):
                 with lock:
                     return fn(conn)
 
-            result = await on_thread(db, locked, sqlite_connection(db))
+            result = await db.run(locked)
             self._checkpointer.wrote()
             return result
 
@@ -659,6 +653,34 @@ class SqliteStore(SqliteConversations):
                 db, "SELECT last_seq FROM rooms WHERE id = ?", (room_id,)
             )
         return seq or 0
+
+
+def _begin_immediate(conn: sqlite3.Connection, lock: WriteLock) -> None:
+    """Take the cross-process write lock, then SQLite's (on the writer's thread)."""
+    lock.acquire()
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _end(conn: sqlite3.Connection, lock: WriteLock, *, commit: bool) -> None:
+    """Commit or roll back the transaction, if one is open, and drop the write lock."""
+    try:
+        if commit:
+            try:
+                conn.commit()
+            except BaseException:
+                # A failed COMMIT may leave the transaction open; the next BEGIN
+                # would fail on it.
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+        else:
+            conn.rollback()
+    finally:
+        lock.release()
 
 
 _ROLES: Final = frozenset({"owner", "moderator", "member"})

@@ -1,7 +1,7 @@
 """Group commit for SQLite message appends: every append waiting at once, one transaction.
 
 A message append is the hot write of a chat server. Done one transaction at a
-time through aiosqlite, each costs about ten hops to the database thread
+time, a statement per trip, each costs about ten hops to the database thread
 (BEGIN, the nonce look-up, the seq bump, the inserts, COMMIT), and appends from
 all rooms queue behind one another on the write lock. Here appends that arrive
 while a batch is being written wait together, and the next batch runs as one

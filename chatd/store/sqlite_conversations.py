@@ -10,13 +10,12 @@ Mixed into `SqliteStore`, which provides the connections (`_read`, `_write`).
 
 from __future__ import annotations
 
+import abc
 import json
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Final
-
-import aiosqlite
 
 from chatd.models import (
     EventKind,
@@ -39,6 +38,7 @@ from chatd.store.sqlite_rows import (
     placeholders,
     scalar,
 )
+from chatd.store.sqlite_thread import SqliteThread
 from chatd.util.clock import now_ms
 
 #: Stands for "everyone" in the mentions table (no user id looks like it).
@@ -165,7 +165,7 @@ def fts_query(terms: Sequence[str]) -> str:
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-async def bump_seq(db: aiosqlite.Connection, room_id: str) -> int:
+async def bump_seq(db: SqliteThread, room_id: str) -> int:
     """Take the room's next seq inside the caller's write transaction."""
     seq = await scalar(
         db, "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq", (room_id,)
@@ -176,7 +176,7 @@ async def bump_seq(db: aiosqlite.Connection, room_id: str) -> int:
 
 
 async def log_event(
-    db: aiosqlite.Connection,
+    db: SqliteThread,
     room_id: str,
     seq: int,
     kind: EventKind,
@@ -193,7 +193,7 @@ async def log_event(
 
 
 async def index_mentions(
-    db: aiosqlite.Connection,
+    db: SqliteThread,
     message: Message,
     mentions: Sequence[Mention],
     mentions_room: bool,
@@ -210,7 +210,7 @@ async def index_mentions(
     )
 
 
-async def record_new_message(db: aiosqlite.Connection, message: Message) -> None:
+async def record_new_message(db: SqliteThread, message: Message) -> None:
     """The rest of an append, in its transaction: event log, mentions, thread counts."""
     await log_event(db, message.room_id, message.seq, EventKind.MESSAGE, message.id, ts=message.ts)
     if message.mentions or message.mentions_room:
@@ -227,11 +227,14 @@ async def record_new_message(db: aiosqlite.Connection, message: Message) -> None
 class SqliteConversations(Store):
     """The ConversationStore half of the Store on SQLite (SqliteStore completes it)."""
 
-    def _read(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        raise NotImplementedError  # provided by SqliteStore
+    # -- what SqliteStore provides (abstract: mypy and abc check that it does) -----------
+    @abc.abstractmethod
+    def _read(self) -> AbstractAsyncContextManager[SqliteThread]:
+        """The read connection, for one or more queries."""
 
-    def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        raise NotImplementedError  # provided by SqliteStore
+    @abc.abstractmethod
+    def _write(self) -> AbstractAsyncContextManager[SqliteThread]:
+        """The write connection inside one transaction (BEGIN IMMEDIATE ... COMMIT)."""
 
     # -- edits and deletes -------------------------------------------------------------
     async def edit_message(
@@ -536,7 +539,7 @@ class SqliteConversations(Store):
         return result
 
 
-async def _message_seq(db: aiosqlite.Connection, room_id: str, message_id: str) -> int | None:
+async def _message_seq(db: SqliteThread, room_id: str, message_id: str) -> int | None:
     seq = await scalar(
         db, "SELECT seq FROM messages WHERE id = ? AND room_id = ?", (message_id, room_id)
     )

@@ -9,6 +9,7 @@ from aiohttp import web
 from chatd.auth.tokens import InvalidToken
 from chatd.keys import AUTH
 from chatd.models import AccessClaims, User
+from chatd.observability.logs import user_id_var
 from chatd.web.errors import ApiError
 
 USER = web.RequestKey("user", User)
@@ -58,6 +59,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         else:
             request[USER] = user
             request[CLAIMS] = claims
+            user_id_var.set(user.id)  # for the request's log lines
     elif protected:
         raise ApiError(
             401,

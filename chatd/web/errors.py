@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -52,6 +52,11 @@ def error_body(code: str, message: str, fields: Mapping[str, Any] | None = None)
     return {"error": error}
 
 
+#: The code of an error response, kept on it so the request middleware counts
+#: refusals by code (chatd/web/observe.py) without reading the body back.
+ERROR_CODE: Final = web.ResponseKey("error_code", str)
+
+
 def error_response(
     status: int,
     code: str,
@@ -60,9 +65,11 @@ def error_response(
     fields: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    return web.json_response(
+    response = web.json_response(
         error_body(code, message, fields), status=status, headers=headers, dumps=dumps
     )
+    response[ERROR_CODE] = code
+    return response
 
 
 #: The HTTP status of each error code. The first code listed for a status is

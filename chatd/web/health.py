@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from chatd.keys import BROKER, FILES, STORE
+from chatd.keys import BROKER, DRAINING, FILES, STORE
 from chatd.util.jsonutil import dumps
 
 #: A backend slower than this is as good as down for a router's health probe.
@@ -30,8 +30,18 @@ async def _probe(check: Callable[[], Awaitable[None]]) -> str:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 when store, broker and file store all answer; 503 with a per-backend report."""
+    """200 when store, broker and file store all answer; 503 with a per-backend report.
+
+    A node going away (SIGTERM) answers 503 "draining" while it still serves,
+    so a load balancer sends new clients elsewhere before its sockets close.
+    """
     app = request.app
+    if app[DRAINING].is_set():
+        body = {
+            "status": "draining",
+            "error": {"code": "unavailable", "message": "this node is shutting down"},
+        }
+        return web.json_response(body, status=503, dumps=dumps)
     names = ("store", "broker", "files")
     results = await asyncio.gather(
         _probe(app[STORE].check), _probe(app[BROKER].check), _probe(app[FILES].check)

@@ -17,10 +17,11 @@ the copy, and its download answers 404 after a restore.)
 
 Restore refuses while any process has the database open (a running server):
 it switches the file out of WAL mode with no busy wait, which SQLite allows
-only to the database's sole user, and holds a non-blocking `flock` on
-`<data dir>/chatd.lock` meanwhile. It then swaps the database, files and secret
-for the backup's and gives the store a new epoch (Store.new_epoch), so clients
-drop the seqs they saw before the restore instead of new messages.
+only to the database's sole user, and holds the data dir's server lock
+(`<data dir>/server.lock`, chatd/util/instance_lock.py) meanwhile. It then
+swaps the database, files and secret for the backup's and gives the store a
+new epoch (Store.new_epoch), so clients drop the seqs they saw before the
+restore instead of new messages.
 
 MongoDB and S3 deployments use their own tools (docs/backup.md).
 """
@@ -45,20 +46,15 @@ from chatd import __version__
 from chatd.settings import SECRET_FILE_NAME, Settings
 from chatd.store.factory import store_epoch
 from chatd.store.sqlite import BUSY_TIMEOUT_MS, SCHEMA_VERSION
+from chatd.util.instance_lock import DataDirInUse, hold_data_dir
 from chatd.util.private_files import PRIVATE_FILE_MODE, make_private_dirs, private_dir
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: the SQLite check alone
-    fcntl = None  # type: ignore[assignment]
+from chatd.wiring.lifecycle import error_line
 
 MANIFEST_NAME: Final = "manifest.json"
 DATABASE_NAME: Final = "chatd.db"
 FILES_NAME: Final = "files"
 #: Bumped when the layout of a backup directory changes incompatibly.
 BACKUP_FORMAT: Final = 1
-#: Held (flock) by restore, and by a server that locks its data dir.
-DATA_DIR_LOCK_NAME: Final = "chatd.lock"
 #: Prefix of uploads still being written (chatd/files/local.py): never a file
 #: a message refers to, so not worth keeping.
 _UPLOAD_IN_PROGRESS: Final = ".upload-"
@@ -187,18 +183,13 @@ def backup(settings: Settings, target: Path) -> str:
 
 @contextlib.contextmanager
 def _data_dir_locked(data_dir: Path) -> Iterator[None]:
-    """Hold `<data dir>/chatd.lock`, or raise BackupError if another process does."""
-    make_private_dirs(data_dir)
-    fd = os.open(data_dir / DATA_DIR_LOCK_NAME, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    """Hold the data dir as a server does (chatd.util.instance_lock), or raise
+    BackupError if a server (or another restore) holds it."""
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise BackupError(_in_use(data_dir)) from None
-        yield
-    finally:
-        os.close(fd)
+        with hold_data_dir(data_dir):
+            yield
+    except DataDirInUse:
+        raise BackupError(_in_use(data_dir)) from None
 
 
 def _in_use(data_dir: Path) -> str:
@@ -321,11 +312,8 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
     except Exception as exc:
         # Whatever stopped it (a running server, a full disk, a damaged
         # backup), an operator's script gets one line and a failure.
-        print(f"chatd {args.command}: failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"chatd {args.command}: failed: {error_line(exc)}", file=sys.stderr)
         return 2
     print(f"chatd {args.command}: {line}", flush=True)
     return 0
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

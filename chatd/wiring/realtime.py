@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, web
 
 from chatd.actions.deps import ActionDeps
 from chatd.domain.calls import Calls
+from chatd.errors import Unavailable
 from chatd.fanout.hub import Hub
 from chatd.keys import (
     ACTIONS,
@@ -33,6 +34,7 @@ from chatd.realtime.liveness import SocketClock
 from chatd.realtime.router import FrameRouter, HandlerSpec, discover_handlers
 from chatd.realtime.services import Services
 from chatd.realtime.socket_caps import SocketCaps
+from chatd.util.outages import OutageLog
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ def realtime_context(
             store=app[STORE],
             ttl=settings.presence_ttl,
             ring_seconds=settings.call_ring_seconds,
+            outages=app[OUTAGES],
         )
         sockets = app[SOCKET_CLOCK] = SocketClock(clock=app[CLOCK])
         caps = app[SOCKET_CAPS] = SocketCaps(
@@ -75,7 +78,9 @@ def realtime_context(
         specs = discover_handlers() if handlers is None else list(handlers)
         app[ROUTER] = FrameRouter(specs, services, outages=app[OUTAGES])
         logger.info("frame types: %s", ", ".join(app[ROUTER].frame_types))
-        heartbeat = asyncio.create_task(_presence_heartbeat(hub, caps), name="presence-heartbeat")
+        heartbeat = asyncio.create_task(
+            _presence_heartbeat(hub, caps, app[OUTAGES]), name="presence-heartbeat"
+        )
         calls.start()
         sockets.start()
         try:
@@ -90,7 +95,7 @@ def realtime_context(
     return context
 
 
-async def _presence_heartbeat(hub: Hub, caps: SocketCaps) -> None:
+async def _presence_heartbeat(hub: Hub, caps: SocketCaps, outages: OutageLog) -> None:
     """Refresh this node's presence entries and socket counts at a third of their TTL."""
     interval = hub.presence_ttl / 3
     while True:
@@ -101,6 +106,8 @@ async def _presence_heartbeat(hub: Hub, caps: SocketCaps) -> None:
             logger.exception("presence heartbeat failed")
         try:
             await caps.refresh(hub.connections)
+        except Unavailable as exc:
+            outages.note(exc, "socket counts")
         except Exception as exc:
             logger.warning("socket counts not refreshed: %s", exc)
 

@@ -18,6 +18,7 @@ from chatd.auth.passwords import PasswordHasher
 from chatd.auth.service import AbuseLimits, AuthService
 from chatd.auth.throttle import LoginLimits, LoginThrottle
 from chatd.auth.tokens import AccessTokens
+from chatd.broker.counters import FailoverCounters
 from chatd.domain.dms import squatted_dm_ids
 from chatd.fanout.hub import Hub
 from chatd.files.intake import FileIntake
@@ -27,14 +28,19 @@ from chatd.keys import (
     BROKER,
     CLOCK,
     CONTENT_POLICY,
+    COUNTERS,
     FILES,
     HUB,
     INTAKE,
+    METRICS,
+    OUTAGES,
     SETTINGS,
     STORE,
     STORE_EPOCH,
 )
 from chatd.models import Room, RoomKind
+from chatd.observability.timing import timed
+from chatd.store import KnownEpoch, Store
 from chatd.store.factory import open_store
 from chatd.util.clock import now_ms
 from chatd.util.private_files import warn_if_shared
@@ -47,35 +53,51 @@ GENERAL_ROOM = "general"
 
 
 async def data_dir_context(app: web.Application) -> AsyncIterator[None]:
-    """Warn, once per start, when the data dir lets other users of the machine in."""
-    await asyncio.to_thread(warn_if_shared, app[SETTINGS].data_dir)
+    """Warn, once per start, when the data dir lets other users of the machine in
+    or sits on a platform's ephemeral disk."""
+    settings = app[SETTINGS]
+    await asyncio.to_thread(warn_if_shared, settings.data_dir)
+    ephemeral = settings.ephemeral_disk_warning
+    if ephemeral is not None:
+        logger.warning("%s", ephemeral)
     yield
 
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:
-    async with open_store(app[SETTINGS]) as store:
-        app[STORE] = store
-        app[STORE_EPOCH] = await store.epoch()
-        await store.ensure_room(
-            Room(
-                id=GENERAL_ROOM,
-                name=GENERAL_ROOM,
-                kind=RoomKind.PUBLIC,
-                created_by=None,
-                created_at=now_ms(),
-                topic="Everyone's room",
-            )
-        )
-        for room in await squatted_dm_ids(store):
-            logger.warning(
-                "public room %s (%r, created by %s) holds a direct-message id: it takes no"
-                " new members, and the DM of that id cannot be opened until it is removed"
-                " (see README, Upgrading)",
-                room.id,
-                room.name,
-                room.created_by,
-            )
+    epoch = app[STORE_EPOCH] = KnownEpoch()
+
+    async def prepare(store: Store) -> None:
+        # Once the store answers (at once, or after a MongoDB outage at start).
+        epoch.value = await store.epoch()
+        await prepare_store(store)
+
+    async with open_store(app[SETTINGS], prepare) as store:
+        # Every call through the port is timed here, once, not in each adapter.
+        app[STORE] = timed(store, app[METRICS].store_seconds)
         yield
+
+
+async def prepare_store(store: Store) -> None:
+    """Ready a connected store for serving: the default room, warnings about old data."""
+    await store.ensure_room(
+        Room(
+            id=GENERAL_ROOM,
+            name=GENERAL_ROOM,
+            kind=RoomKind.PUBLIC,
+            created_by=None,
+            created_at=now_ms(),
+            topic="Everyone's room",
+        )
+    )
+    for room in await squatted_dm_ids(store):
+        logger.warning(
+            "public room %s (%r, created by %s) holds a direct-message id: it takes no"
+            " new members, and the DM of that id cannot be opened until it is removed"
+            " (see README, Upgrading)",
+            room.id,
+            room.name,
+            room.created_by,
+        )
 
 
 async def broker_context(app: web.Application) -> AsyncIterator[None]:
@@ -84,6 +106,8 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
         from chatd.broker.redis import RedisBroker
 
         async def resync_after_outage() -> None:
+            app[METRICS].broker_reconnects.inc()
+            app[OUTAGES].recovered("broker", "pub/sub")
             # Events published while Redis was away are in the store: deliver them.
             hub = app.get(HUB)
             if hub is not None:
@@ -93,7 +117,9 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
             settings.redis_url, settings.redis_prefix, on_reconnect=resync_after_outage
         )
         await redis.start()
-        app[BROKER] = redis
+        app[BROKER] = timed(redis, app[METRICS].broker_seconds)
+        # Limits keep counting, per node, while Redis is away (chatd.broker.counters).
+        app[COUNTERS] = FailoverCounters(redis, app[OUTAGES])
         logger.info("broker: Redis")
         try:
             yield
@@ -104,7 +130,8 @@ async def broker_context(app: web.Application) -> AsyncIterator[None]:
 
         memory = MemoryBroker()
         await memory.start()
-        app[BROKER] = memory
+        app[BROKER] = timed(memory, app[METRICS].broker_seconds)
+        app[COUNTERS] = memory
         logger.info("broker: in-process")
         try:
             yield
@@ -120,11 +147,17 @@ async def files_context(app: web.Application) -> AsyncIterator[None]:
         s3 = S3FileStore(
             settings.s3_bucket,
             endpoint_url=settings.s3_endpoint_url,
+            public_endpoint_url=settings.s3_public_endpoint_url,
             region=settings.aws_region,
             access_key_id=settings.aws_access_key_id,
             secret_access_key=settings.aws_secret_access_key,
         )
         await s3.start()
+        try:
+            await s3.prepare_bucket(create=settings.s3_create_bucket)
+        except BaseException:
+            await s3.close()
+            raise
         app[FILES] = s3
         logger.info("files: S3 bucket %s", settings.s3_bucket)
         try:
@@ -159,7 +192,7 @@ async def intake_context(app: web.Application) -> AsyncIterator[None]:
 
 
 def abuse_limits(app: web.Application) -> AbuseLimits:
-    settings, broker, prefix = app[SETTINGS], app[BROKER], app[SETTINGS].redis_prefix
+    settings, counters, prefix = app[SETTINGS], app[COUNTERS], app[SETTINGS].redis_prefix
     login = LoginLimits(
         free_failures=settings.login_free_failures,
         address_failures=settings.login_address_failures,
@@ -167,12 +200,12 @@ def abuse_limits(app: web.Application) -> AbuseLimits:
         window=settings.login_window,
     )
     return AbuseLimits(
-        login=LoginThrottle(broker, prefix, login),
+        login=LoginThrottle(counters, prefix, login),
         register=WindowLimit(
-            broker, f"{prefix}register:addr", settings.register_limit, settings.register_window
+            counters, f"{prefix}register:addr", settings.register_limit, settings.register_window
         ),
         password=BackoffLimit(
-            broker,
+            counters,
             f"{prefix}password:user",
             settings.password_failures,
             settings.login_window,
@@ -204,6 +237,7 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
         prefix=settings.redis_prefix,
         presence_ttl=settings.presence_ttl,
         clock=app[CLOCK],
+        outages=app[OUTAGES],
     )
     try:
         yield

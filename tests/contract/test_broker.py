@@ -83,11 +83,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def make_node(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[MakeNode]:
+def prefix() -> str:
+    """The key prefix of this test's deployment (CHATD_REDIS_PREFIX)."""
+    return f"test:{uid()}:"
+
+
+@pytest.fixture
+async def make_node(
+    backend: str, prefix: str, request: pytest.FixtureRequest
+) -> AsyncIterator[MakeNode]:
     """Creates broker nodes. On Redis every node shares the server and prefix,
     like the nodes of one deployment; in memory there is one process, so one node."""
     nodes: list[Broker] = []
-    prefix = f"test:{uid()}:"
     url = request.getfixturevalue("redis_url") if backend == "redis" else ""
 
     async def make() -> Broker:
@@ -112,15 +119,15 @@ async def broker(make_node: MakeNode) -> Broker:
 
 @pytest.fixture
 async def users_set(
-    backend: str, request: pytest.FixtureRequest
+    backend: str, prefix: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[Callable[[str], Awaitable[set[str] | None]]]:
-    """Reads the contract's `room:<room>:users` set on Redis (None in memory)."""
+    """Reads the contract's `<prefix>room:<room>:users` set on Redis (None in memory)."""
     client = Redis.from_url(request.getfixturevalue("redis_url")) if backend == "redis" else None
 
     async def read(room: str) -> set[str] | None:
         if client is None:
             return None
-        return {text(m) for m in await client.smembers(room_users_key(room))}
+        return {text(m) for m in await client.smembers(room_users_key(prefix, room))}
 
     yield read
     if client is not None:
@@ -131,7 +138,7 @@ async def users_set(
 async def test_publish_reaches_subscribed_listener_in_order(broker: Broker) -> None:
     inbox = Inbox()
     broker.set_listener(inbox)
-    channel = room_channel(uid())
+    channel = room_channel("test:", uid())
     await broker.subscribe(channel)
     sent = [f"m{i}".encode() for i in range(50)]
     for data in sent:
@@ -143,7 +150,7 @@ async def test_publish_reaches_subscribed_listener_in_order(broker: Broker) -> N
 async def test_unsubscribed_channels_are_not_delivered(broker: Broker) -> None:
     inbox = Inbox()
     broker.set_listener(inbox)
-    wanted, other = room_channel(uid()), room_channel(uid())
+    wanted, other = room_channel("test:", uid()), room_channel("test:", uid())
     await broker.subscribe(wanted)
     await broker.publish(other, b"not for us")
     await broker.publish(wanted, b"first")
@@ -163,7 +170,7 @@ async def test_unsubscribed_channels_are_not_delivered(broker: Broker) -> None:
 async def test_subscribe_is_idempotent(broker: Broker) -> None:
     inbox = Inbox()
     broker.set_listener(inbox)
-    channel, marker = room_channel(uid()), room_channel(uid())
+    channel, marker = room_channel("test:", uid()), room_channel("test:", uid())
     await broker.subscribe(channel)
     await broker.subscribe(channel)
     await broker.subscribe(marker)
@@ -181,7 +188,7 @@ async def test_every_subscribed_node_receives_including_the_publisher(
     nodes = [node_a] if backend == "memory" else [node_a, node_b]
     assert len({id(n) for n in nodes}) == len(nodes)
     inboxes = [Inbox() for _ in nodes]
-    channel = room_channel(uid())
+    channel = room_channel("test:", uid())
     for node, inbox in zip(nodes, inboxes, strict=True):
         node.set_listener(inbox)
         await node.subscribe(channel)
@@ -199,7 +206,7 @@ async def test_a_node_only_receives_its_own_rooms(make_node: MakeNode) -> None:
     inbox_a, inbox_b = Inbox(), Inbox()
     node_a.set_listener(inbox_a)
     node_b.set_listener(inbox_b)
-    room_a, room_b = room_channel(uid()), room_channel(uid())
+    room_a, room_b = room_channel("test:", uid()), room_channel("test:", uid())
     await node_a.subscribe(room_a)
     await node_b.subscribe(room_b)
     await node_a.publish(room_a, b"a1")
@@ -218,7 +225,7 @@ async def test_a_storm_of_subscribes_and_unsubscribes_leaves_exactly_the_wanted_
     listener, publisher = await make_node(), await make_node()
     inbox = Inbox()
     listener.set_listener(inbox)
-    first = [room_channel(uid()) for _ in range(600)]
+    first = [room_channel("test:", uid()) for _ in range(600)]
     await asyncio.gather(*(listener.subscribe(channel) for channel in first))
     # Every subscribe returned, so every subscription is in effect.
     for channel in first:
@@ -227,7 +234,7 @@ async def test_a_storm_of_subscribes_and_unsubscribes_leaves_exactly_the_wanted_
     assert sorted(inbox.items) == sorted((channel, b"one") for channel in first)
 
     dropped = first[::3]
-    added = [room_channel(uid()) for _ in range(200)]
+    added = [room_channel("test:", uid()) for _ in range(200)]
     churn = [listener.unsubscribe(channel) for channel in dropped]
     churn += [listener.subscribe(channel) for channel in added]
     churn += [listener.unsubscribe(channel) for channel in added[:50]]  # right after
@@ -253,7 +260,7 @@ async def test_listener_errors_are_logged_and_delivery_goes_on(
         await inbox(channel, data)
 
     broker.set_listener(flaky)
-    channel = room_channel(uid())
+    channel = room_channel("test:", uid())
     await broker.subscribe(channel)
     await broker.publish(channel, b"boom")
     await broker.publish(channel, b"after")
@@ -270,7 +277,7 @@ async def test_publish_does_not_wait_for_the_listener(broker: Broker) -> None:
         await inbox(channel, data)
 
     broker.set_listener(slow)
-    channel = room_channel(uid())
+    channel = room_channel("test:", uid())
     await broker.subscribe(channel)
     async with asyncio.timeout(2):
         for i in range(3):
@@ -561,12 +568,13 @@ async def test_redis_keys_follow_the_contract_and_the_prefix(redis_url: str) -> 
         await broker.incr("k", 30)
         keys = {text(k) for k in await client.keys(f"*{room}*")}
         keys |= {text(k) for k in await client.keys(f"{prefix}*")}
+        # Every key, the contract's online set included, lives under the prefix.
         assert keys == {
-            room_users_key(room),
+            f"{prefix}room:{room}:users",
             f"{prefix}room:{room}:conns",
             f"{prefix}counter:k",
         }
-        assert await client.type(room_users_key(room)) == b"set"
+        assert await client.type(room_users_key(prefix, room)) == b"set"
         # Every key has a TTL, so nothing is left behind if every node dies.
         for key in keys:
             assert await client.pttl(key) > 0
@@ -586,7 +594,7 @@ async def test_redis_crashed_node_leaves_no_ghosts(redis_url: str) -> None:
         await crashed.close()  # no presence_remove: the node died
         await asyncio.sleep(0.45)
         assert await survivor.presence_list(room) == [("u2", "bob")]
-        assert await client.smembers(room_users_key(room)) == {b"u2"}
+        assert await client.smembers(room_users_key(prefix, room)) == {b"u2"}
     finally:
         await client.aclose()
         await survivor.close()
@@ -596,13 +604,13 @@ async def test_redis_unreachable_at_start_does_not_block_or_raise() -> None:
     broker = RedisBroker("redis://127.0.0.1:1", "test:", socket_timeout=1)
     began = time.monotonic()
     await broker.start()
-    await broker.subscribe(room_channel("general"))  # remembered for later
+    await broker.subscribe(room_channel("test:", "general"))  # remembered for later
     assert time.monotonic() - began < 0.5
     with pytest.raises(BrokerUnavailable) as info:
         await broker.check()
     assert str(info.value) == "redis at 127.0.0.1:1: connection refused"
     with pytest.raises(BrokerUnavailable):
-        await broker.publish(room_channel("general"), b"x")
+        await broker.publish(room_channel("test:", "general"), b"x")
     with pytest.raises(BrokerUnavailable):
         await broker.presence_list("general")
     assert not broker.connected
@@ -653,7 +661,7 @@ async def test_redis_outage_then_recovery(restartable_redis: RedisServer) -> Non
     broker.set_listener(inbox)
     await broker.start()
     try:
-        channels = [room_channel(uid()), room_channel(uid())]
+        channels = [room_channel("test:", uid()), room_channel("test:", uid())]
         for channel in channels:
             await broker.subscribe(channel)
         await broker.publish(channels[0], b"before")
@@ -701,7 +709,7 @@ async def test_redis_down_at_start_then_up(restartable_redis: RedisServer) -> No
     broker.set_listener(inbox)
     async with asyncio.timeout(0.5):
         await broker.start()
-        channel = room_channel(uid())
+        channel = room_channel("test:", uid())
         await broker.subscribe(channel)
     try:
         await asyncio.sleep(0.3)  # let the subscriber fail a few times
@@ -730,7 +738,7 @@ async def test_redis_on_reconnect_failure_does_not_stop_delivery(
     broker.set_listener(inbox)
     await broker.start()
     try:
-        channel = room_channel(uid())
+        channel = room_channel("test:", uid())
         await broker.subscribe(channel)
         restartable_redis.stop()
         restartable_redis.start()

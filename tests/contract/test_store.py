@@ -1403,6 +1403,34 @@ async def test_sqlite_stores_sharing_one_file_allocate_gapless_seqs(db_path: Pat
         await two.close()
 
 
+async def test_sqlite_writes_cancelled_anywhere_leave_no_transaction_or_lock(
+    db_path: Path,
+) -> None:
+    # A write's caller can be cancelled at any await: while the thread takes
+    # the lock and begins, inside the transaction, while it commits. Each write
+    # must end committed or rolled back, its lock free for this instance and
+    # for another process (here: a second instance on the same file).
+    one = await SqliteStore.open(db_path)
+    two = await SqliteStore.open(db_path)
+    try:
+        # 10 us steps: the early tasks are cancelled before their first trip,
+        # the later ones at every stage of it, the last ones after it.
+        for i in range(60):
+            task = asyncio.create_task(one.create_user(f"user{i}", "hash"))
+            await asyncio.sleep(i * 0.00001)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            # Well within the busy timeout (5 s): nobody waits for a lock left
+            # held, and neither connection is left inside a transaction.
+            await asyncio.wait_for(two.create_user(f"two{i}", "hash"), 1)
+            await asyncio.wait_for(one.create_user(f"one{i}", "hash"), 1)
+
+        assert await two.get_user_by_name("one59") is not None
+    finally:
+        await one.close()
+        await two.close()
+
+
 async def test_sqlite_retries_through_another_process_are_stored_once(db_path: Path) -> None:
     one = await SqliteStore.open(db_path)
     two = await SqliteStore.open(db_path)

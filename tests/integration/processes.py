@@ -28,6 +28,9 @@ class ChatdProcess:
             "CHATD_SECRET_KEY": TEST_SECRET,
             # Tests sign up many users from 127.0.0.1; the limit's own tests set it.
             "CHATD_REGISTER_LIMIT": TEST_REGISTER_LIMIT,
+            # No load balancer watches /readyz: a SIGTERM drain would only slow
+            # every restart down (the drain's own tests set it).
+            "CHATD_DRAIN_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 
 import pytest
 
@@ -328,3 +329,155 @@ async def test_receivers_moved_off_a_killed_node_get_each_event_once(cluster, pe
 def room_seqs(frames: list[dict], room: str) -> list[int]:
     """The seqs of a room's messages in the order a socket received them."""
     return [f["seq"] for f in frames if f["type"] == "message" and f["room"] == room]
+
+
+async def test_two_deployments_on_one_redis_see_nothing_of_each_other(tmp_path, redis_url):
+    """One redis-server and database, the same users and room (B starts from a copy
+    of A's data, so even the user ids match): only CHATD_REDIS_PREFIX sets them
+    apart, and it must, since Redis pub/sub ignores the database number."""
+    seed = ChatdProcess(tmp_path / "a", tmp_path).start()
+    alice, bob = ChatClient(seed.url), ChatClient(seed.url)
+    try:
+        names = [(await c.register())["user"]["username"] for c in (alice, bob)]
+    finally:
+        await alice.close()
+        await bob.close()
+    assert seed.terminate() == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    a, b = (
+        ChatdProcess(tmp_path / name, tmp_path, REDIS_URL=redis_url, CHATD_REDIS_PREFIX=f"{name}:")
+        for name in ("a", "b")
+    )
+    clients: list[ChatClient] = []
+
+    async def signed_in(node: ChatdProcess, username: str) -> ChatClient:
+        client = ChatClient(node.url)
+        clients.append(client)
+        assert (await client.login(username))[0] == 200
+        await client.connect()
+        return client
+
+    try:
+        a.start()
+        b.start()
+        alice_a = await signed_in(a, names[0])
+        alice_b, bob_b = await signed_in(b, names[0]), await signed_in(b, names[1])
+        room = unique_name("room-")
+        await alice_a.request({"type": "join", "room": room})
+        await alice_a.drain()  # the frames of its own join
+        for client in (alice_b, bob_b):
+            await client.request({"type": "join", "room": room})
+        await expect_online(alice_b, room, alice_b, bob_b)
+
+        await alice_a.send({"type": "typing", "room": room})
+        sent_a = await alice_a.request({"type": "message", "room": room, "text": "on a"})
+        assert sent_a["type"] == "ack"
+        await bob_b.send({"type": "typing", "room": room})
+        sent_b = await bob_b.request({"type": "message", "room": room, "text": "on b"})
+        assert sent_b["type"] == "ack"
+        # Each deployment works...
+        assert (await alice_b.expect("typing", room=room))["user"] == bob_b.user
+        assert (await alice_b.expect("message", room=room))["text"] == "on b"
+
+        # ...and no frame crosses: no message, typing, presence or user event.
+        seen_a = await alice_a.drain(quiet=1.0)
+        seen_b = await alice_b.drain(quiet=1.0) + await bob_b.drain(quiet=0.1)
+        assert [f for f in seen_a if f["type"] == "message" and f["text"] == "on b"] == []
+        assert [f for f in seen_b if f["type"] == "message" and f["text"] == "on a"] == []
+        assert [f for f in seen_a if f["type"] in ("typing", "joined")] == []
+        assert [f for f in seen_b if f["type"] == "typing" and f["user"] == alice_a.user] == []
+        online_a = {u["username"] for f in seen_a if f["type"] == "presence" for u in f["users"]}
+        assert names[1] not in online_a, seen_a
+    finally:
+        for client in clients:
+            await client.close()
+        a.stop_quietly()
+        b.stop_quietly()
+
+
+#: The outage of the issue's headline check (#20), and the pace of the traffic
+#: through it: each sender sends one message per TRAFFIC_PERIOD.
+REDIS_OUTAGE_SECONDS = 20
+TRAFFIC_PERIOD = 0.25
+
+
+async def test_redis_down_20_s_under_traffic_on_two_nodes_no_500_and_each_ack_delivered_once(
+    tmp_path, restartable_redis, people
+):
+    env = {"REDIS_URL": restartable_redis.url, "CHATD_MESSAGE_RATE": "200"}
+    nodes = [ChatdProcess(tmp_path / "shared", tmp_path, **env) for _ in range(2)]
+    readers: list[asyncio.Task[None]] = []
+    try:
+        for node in nodes:
+            node.start()
+        # A sender and a receiver on each node; every one of them receives.
+        clients = [await people(node) for node in nodes for _ in range(2)]
+        room = unique_name("room-")
+        for client in clients:
+            assert (await client.request({"type": "join", "room": room}))["type"] == "joined"
+        frames: list[list[dict]] = [[] for _ in clients]
+
+        async def read(client: ChatClient, into: list[dict]) -> None:
+            with contextlib.suppress(ConnectionError):
+                while True:
+                    with contextlib.suppress(TimeoutError):
+                        into.append(await client.recv(timeout=1))
+
+        readers = [asyncio.create_task(read(c, f)) for c, f in zip(clients, frames, strict=True)]
+        senders = clients[::2]
+        statuses: list[tuple[str, int]] = []
+        stop = asyncio.Event()
+
+        async def traffic() -> None:
+            count = 0
+            while not stop.is_set():
+                for sender in senders:
+                    count += 1
+                    await sender.send(
+                        {"type": "message", "room": room, "text": f"m{count}", "ref": f"m{count}"}
+                    )
+                    # REST on the sender's node: reads, a write, a login.
+                    for method, path, body in (
+                        ("GET", f"/api/rooms/{room}/messages", None),
+                        ("GET", f"/api/rooms/{room}/members", None),
+                        ("POST", "/api/rooms", {"name": unique_name("r")}),
+                    ):
+                        status, _, _ = await sender.call(method, path, json_body=body)
+                        statuses.append((path, status))
+                    assert sender.user is not None
+                    status, _ = await sender.login(sender.user["username"])
+                    statuses.append(("login", status))
+                await asyncio.sleep(TRAFFIC_PERIOD)
+
+        running = asyncio.create_task(traffic())
+        await asyncio.sleep(1)
+        restartable_redis.stop()
+        await asyncio.sleep(REDIS_OUTAGE_SECONDS)
+        restartable_redis.start()
+        await asyncio.sleep(1)
+        stop.set()
+        await running
+
+        assert not [s for s in statuses if s[1] >= 500], statuses
+        assert {status for _, status in statuses} <= {200, 201}, statuses
+        acked = [f["id"] for fs in frames[::2] for f in fs if f["type"] == "ack"]
+        assert len(acked) > REDIS_OUTAGE_SECONDS / TRAFFIC_PERIOD, len(acked)
+        # The hub's catch-up brings each node what the other stored meanwhile.
+        deadline = asyncio.get_running_loop().time() + 30
+        for received in frames:
+            while {f["id"] for f in received if f["type"] == "message"} < set(acked):
+                assert asyncio.get_running_loop().time() < deadline, "not all delivered"
+                await asyncio.sleep(0.2)
+        await asyncio.sleep(1)  # anything delivered twice would come now
+        for received in frames:
+            ids = [f["id"] for f in received if f["type"] == "message" and f["room"] == room]
+            assert sorted(ids) == sorted(set(ids)), "a message delivered twice"
+            assert set(ids) == set(acked)
+            assert room_seqs(received, room) == sorted(room_seqs(received, room))
+        for node in nodes:
+            assert "Traceback" not in node.log(), node.log()
+    finally:
+        for reader in readers:
+            reader.cancel()
+        for node in nodes:
+            node.stop_quietly()

@@ -7,11 +7,7 @@ renames, removes or changes one fails here, naming it, before anything else.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
-from pathlib import Path
 
-import aiosqlite
 from aiohttp.base_protocol import BaseProtocol
 from redis.asyncio.connection import Connection as RedisConnection
 
@@ -48,16 +44,3 @@ async def test_redis_connection_exposes_the_stream_it_writes_to(redis_server: Re
         assert await connection.read_response() == b"PONG"
     finally:
         await connection.disconnect()
-
-
-async def test_aiosqlite_runs_a_callable_on_its_own_thread_with_its_connection(tmp_path: Path):
-    async with aiosqlite.connect(tmp_path / "compat.db") as db:
-        raw = _compat.sqlite_connection(db)
-        assert isinstance(raw, sqlite3.Connection)
-
-        def where_and_what(conn: sqlite3.Connection) -> tuple[int, int]:
-            return threading.get_ident(), conn.execute("SELECT 41 + 1").fetchone()[0]
-
-        thread, answer = await _compat.run_on_sqlite_thread(db, where_and_what, raw)
-        assert answer == 42
-        assert thread != threading.get_ident()

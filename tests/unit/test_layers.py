@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "chatd.keys",
             "chatd._compat",
             "chatd.util",
+            "chatd.observability",
             "chatd",
         ),
     ),

@@ -55,6 +55,14 @@ def test_the_environment_wins_over_the_env_file(tmp_path):
         ({"REDIS_URL": "redis://:bad:port"}, "REDIS_URL"),
         ({"MONGODB_URI": "postgres://x"}, "MONGODB_URI"),
         ({"S3_ENDPOINT_URL": "ftp://x"}, "S3_ENDPOINT_URL"),
+        ({"S3_BUCKET": "b", "S3_PUBLIC_ENDPOINT_URL": "s3.example.com"}, "S3_PUBLIC_ENDPOINT_URL"),
+        (
+            {"S3_BUCKET": "b", "S3_PUBLIC_ENDPOINT_URL": "https://s3.example.com/files"},
+            "S3_PUBLIC_ENDPOINT_URL",
+        ),
+        ({"S3_PUBLIC_ENDPOINT_URL": "https://s3.example.com"}, "S3_PUBLIC_ENDPOINT_URL"),
+        ({"S3_BUCKET": "b", "S3_CREATE_BUCKET": "perhaps"}, "S3_CREATE_BUCKET"),
+        ({"S3_CREATE_BUCKET": "true"}, "S3_CREATE_BUCKET"),
         ({"CHATD_ALLOWED_ORIGINS": "https://ok.example,nope"}, "CHATD_ALLOWED_ORIGINS"),
         ({"CHATD_BCRYPT_ROUNDS": "3"}, "CHATD_BCRYPT_ROUNDS"),
         ({"CHATD_MAX_UPLOAD_BYTES": "-1"}, "CHATD_MAX_UPLOAD_BYTES"),
@@ -74,6 +82,9 @@ def test_the_environment_wins_over_the_env_file(tmp_path):
             {"CHATD_SOCKETS_PER_USER": "100", "CHATD_SOCKETS_PER_ADDRESS": "10"},
             "CHATD_SOCKETS_PER_ADDRESS",
         ),
+        ({"CHATD_DRAIN_SECONDS": "-1"}, "CHATD_DRAIN_SECONDS"),
+        ({"CHATD_DRAIN_SECONDS": "soon"}, "CHATD_DRAIN_SECONDS"),
+        ({"CHATD_DRAIN_SECONDS": "inf"}, "CHATD_DRAIN_SECONDS"),
         ({"REDIS_URL": "redis://127.0.0.1:6379"}, "CHATD_SECRET_KEY"),
         ({"MONGODB_URI": "mongodb://h/db", "CHATD_SECRET_KEY": "short"}, "CHATD_SECRET_KEY"),
     ],
@@ -105,6 +116,12 @@ def test_abuse_limits_have_defaults_no_normal_user_meets_and_can_be_set(tmp_path
     assert s.sockets_per_address == 4
 
 
+def test_the_drain_window_defaults_to_5_s_and_0_turns_it_off(tmp_path):
+    assert settings(tmp_path).drain_seconds == 5.0
+    assert settings(tmp_path, CHATD_DRAIN_SECONDS="0").drain_seconds == 0.0
+    assert settings(tmp_path, CHATD_DRAIN_SECONDS="1.5").drain_seconds == 1.5
+
+
 def test_lists_are_comma_separated(tmp_path):
     s = settings(
         tmp_path,
@@ -113,3 +130,53 @@ def test_lists_are_comma_separated(tmp_path):
     )
     assert s.stun_urls == ("stun:a:3478", "stun:b:3478")
     assert s.allowed_origins == ("https://chat.example",)
+
+
+def test_s3_public_endpoint_and_create_bucket(tmp_path):
+    s = settings(tmp_path, S3_BUCKET="b")
+    assert s.s3_public_endpoint_url is None and not s.s3_create_bucket
+    s = settings(
+        tmp_path,
+        S3_BUCKET="b",
+        S3_ENDPOINT_URL="http://minio:9000",
+        S3_PUBLIC_ENDPOINT_URL="https://files.example.com/",
+        S3_CREATE_BUCKET="true",
+    )
+    assert s.s3_public_endpoint_url == "https://files.example.com" and s.s3_create_bucket
+
+
+@pytest.mark.parametrize(
+    ("marker", "platform"),
+    [
+        ("DYNO", "Heroku"),
+        ("RENDER", "Render"),
+        ("FLY_APP_NAME", "Fly.io"),
+        ("RAILWAY_ENVIRONMENT", "Railway"),
+        ("K_SERVICE", "Cloud Run"),
+    ],
+)
+def test_embedded_defaults_on_an_ephemeral_platform_are_one_warning(
+    tmp_path, monkeypatch, marker, platform
+):
+    monkeypatch.chdir(tmp_path)  # the default data dir, ./data, lands here
+    line = load_settings({marker: "web.1"}, env_file=None).ephemeral_disk_warning
+    assert line is not None and "\n" not in line
+    assert f"{platform} ({marker})" in line
+    assert "set MONGODB_URI, S3_BUCKET, CHATD_SECRET_KEY" in line
+
+
+def test_no_ephemeral_warning_off_platform_or_with_everything_elsewhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert settings(tmp_path).ephemeral_disk_warning is None
+    # An explicit data dir: the operator put it on a volume.
+    assert settings(tmp_path, DYNO="web.1").ephemeral_disk_warning is None
+    shared = {
+        "MONGODB_URI": "mongodb://db/chatd",
+        "S3_BUCKET": "b",
+        "CHATD_SECRET_KEY": "k" * 40,
+        "DYNO": "web.1",
+    }
+    assert load_settings(shared, env_file=None).ephemeral_disk_warning is None
+    only_secret = {"CHATD_SECRET_KEY": "k" * 40, "DYNO": "web.1"}
+    line = load_settings(only_secret, env_file=None).ephemeral_disk_warning
+    assert line is not None and "set MONGODB_URI, S3_BUCKET (" in line

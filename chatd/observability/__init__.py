@@ -1,0 +1,1 @@
+"""What an operator sees of a running node: Prometheus metrics and log context."""
