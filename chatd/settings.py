@@ -224,27 +224,25 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return number
 
 
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
     value = _optional(env, name)
     if value is None:
         return default
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
         raise SettingsError(name, f"not a number: {value!r}") from None
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    number = _float(env, name, default)
     if not number > 0:
         raise SettingsError(name, "must be greater than 0")
     return number
 
 
 def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _optional(env, name)
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise SettingsError(name, f"not a number: {value!r}") from None
+    number = _float(env, name, default)
     if not 0 <= number < float("inf"):
         raise SettingsError(name, "must be 0 or more")
     return number
