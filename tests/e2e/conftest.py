@@ -12,8 +12,6 @@ import itertools
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from tests.fixtures.http import answers_200
 from tests.fixtures.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -71,18 +70,9 @@ def chatd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(url + "healthz", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"chatd did not start; see {data_dir / 'chatd.log'}")
-        time.sleep(0.1)
+    if not answers_200(url + "healthz", proc, timeout=20):
+        proc.kill()
+        raise RuntimeError(f"chatd did not start; see {data_dir / 'chatd.log'}")
     try:
         yield url
     finally:

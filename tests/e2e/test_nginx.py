@@ -22,6 +22,7 @@ import requests
 from playwright.sync_api import Browser
 
 from tests.e2e.conftest import PASSWORD, Browsers, send, unique_name, wait_for_message
+from tests.fixtures.http import answers_200
 from tests.fixtures.ports import free_port
 from tests.integration.processes import ChatdProcess
 
@@ -104,18 +105,9 @@ def cluster(tmp_path: Path, redis_url: str) -> Iterator[Cluster]:
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with urllib.request.urlopen(url + "readyz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if nginx.poll() is not None or time.monotonic() > deadline:
-                error_log = (workdir / "error.log").read_text()
-                raise RuntimeError(f"nginx did not start: {error_log}")
-            time.sleep(0.05)
+        if not answers_200(url + "readyz", nginx, timeout=10):
+            error_log = (workdir / "error.log").read_text()
+            raise RuntimeError(f"nginx did not start: {error_log}")
         yield Cluster(url, nodes, workdir)
     finally:
         if nginx is not None:

@@ -14,13 +14,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.app import TEST_SECRET
+from tests.fixtures.http import answers_200
 from tests.fixtures.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,17 +88,7 @@ def test_the_release_phase_migrates_then_the_web_process_serves(tmp_path: Path) 
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert web.poll() is None, "the web process exited"
-            assert time.monotonic() < deadline, "the web process never became ready"
-            time.sleep(0.1)
+        assert answers_200(base + "/readyz", web, timeout=30), "the web process never became ready"
         status, body = _post(
             base + "/api/auth/register", {"username": "paas_user", "password": "a long password"}
         )
